@@ -1,0 +1,243 @@
+"""Config composition (Hydra compose API, so the working directory never changes) and validation
+against the registered schemas, with errors that name the key and suggest a fix."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
+
+from framework.errors import ConfigError, did_you_mean
+from framework.schema import COMPONENT_GROUPS, OptimConfig, RunConfig, TrainerConfig
+
+CONFIG_NAME = "config"
+RESOLVED_NAME = "resolved.yaml"
+
+
+def conf_dir() -> Path:
+    """The built-in config tree: `conf/` at the repository root (shipped as `framework/conf` in a wheel)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "conf", here / "conf"):
+        if (candidate / f"{CONFIG_NAME}.yaml").is_file():
+            return candidate
+    raise ConfigError(f"cannot find the built-in config tree next to {here}", hint="reinstall nlpf")
+
+
+def search_dirs() -> list[str]:
+    """Config directories contributed by plugins, in plugin order."""
+    from framework.plugins import state
+
+    return state().config_dirs
+
+
+def _searchpath_override() -> list[str]:
+    dirs = [d for d in search_dirs() if Path(d).is_dir()]
+    if not dirs:
+        return []
+    return ["hydra.searchpath=[" + ",".join("file://" + str(Path(d).resolve()) for d in dirs) + "]"]
+
+
+def _group_options(group: str) -> list[str]:
+    options: set[str] = set()
+    for root in [conf_dir(), *map(Path, search_dirs())]:
+        options.update(p.stem for p in (root / group).glob("*.yaml"))
+    return sorted(options)
+
+
+def _key_paths(node: Any, prefix: str = "") -> list[str]:
+    paths = []
+    if isinstance(node, DictConfig):
+        for k in node.keys():
+            p = f"{prefix}.{k}" if prefix else str(k)
+            paths.append(p)
+            paths.extend(_key_paths(node._get_node(k), p))
+    return paths
+
+
+def _override_key(override: str) -> str:
+    return re.split(r"[=@]", override.lstrip("+~"), maxsplit=1)[0]
+
+
+def _explain_missing_key(base: DictConfig, key: str) -> str:
+    parent, _, leaf = key.rpartition(".")
+    siblings = list(OmegaConf.select(base, parent).keys()) if parent and OmegaConf.select(base, parent) is not None else list(base.keys())
+    return f"unknown config key '{key}'." + did_you_mean(leaf, [str(s) for s in siblings])
+
+
+def compose(overrides: Sequence[str] = (), config_name: str = CONFIG_NAME) -> DictConfig:
+    """Compose `conf/` plus plugin config dirs with Hydra overrides; errors become ConfigError."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+
+    overrides = list(overrides)
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
+        try:
+            return hydra_compose(config_name, overrides=overrides + _searchpath_override())
+        except MissingConfigException as err:
+            missing = str(err.missing_cfg_file or "")
+            group, _, option = missing.rpartition("/")
+            if group and err.options is not None:
+                raise ConfigError(
+                    f"unknown option '{option}' for config group '{group}'."
+                    + did_you_mean(option, err.options),
+                    hint=f"available {group} options: {', '.join(sorted(err.options))}",
+                ) from None
+            raise ConfigError(str(err).splitlines()[0]) from None
+        except OverrideParseException as err:
+            raise ConfigError(f"cannot parse override: {str(err).splitlines()[0]}",
+                              hint="overrides look like key=value, +new_key=value or ~key") from None
+        except ConfigCompositionException as err:
+            message = str(err)
+            match = re.search(r"Could not (?:override|append to|delete from config\. No match for) '([^']+)'", message)
+            if match is None:
+                match = re.search(r"Could not delete from config\. '([^']+)'", message)
+            if match:
+                key = match.group(1)
+                groups_only = [o for o in overrides if "." not in _override_key(o)]
+                try:
+                    base = hydra_compose(config_name, overrides=groups_only + _searchpath_override())
+                except Exception:  # noqa: BLE001 - fall back to the raw message
+                    base = None
+                if base is not None and OmegaConf.select(base, key, default=None) is None:
+                    raise ConfigError(
+                        _explain_missing_key(base, key),
+                        hint=f"use +{key}=VALUE only if you really mean to add a new key",
+                    ) from None
+            cause = err.__cause__ or err
+            raise ConfigError(str(cause).splitlines()[0]) from None
+
+
+def _registry_for(group: str):
+    from framework.plugins import registries
+
+    return registries()[COMPONENT_GROUPS[group]]
+
+
+def _merge_schema(schema: Any, node: Any, where: str) -> DictConfig:
+    """Merge a YAML node onto a structured schema, turning OmegaConf errors into ConfigError."""
+    base = OmegaConf.structured(schema)
+    try:
+        return OmegaConf.merge(base, node)
+    except ConfigKeyError as err:
+        key = str(err.key) if err.key is not None else "?"
+        full = f"{where}.{err.full_key}" if err.full_key else f"{where}.{key}"
+        names = [f.name for f in dataclasses.fields(schema)] if dataclasses.is_dataclass(schema) else []
+        raise ConfigError(
+            f"unknown config key '{full}'." + did_you_mean(key, names),
+            hint=f"valid keys under '{where}': {', '.join(names)}",
+        ) from None
+    except ValidationError as err:
+        full = f"{where}.{err.full_key}" if err.full_key else where
+        ref = err.ref_type.__name__ if isinstance(err.ref_type, type) else str(err.ref_type)
+        raise ConfigError(
+            f"invalid value {err.value!r} for '{full}': expected {ref.replace('Optional[', '').rstrip(']').lower()}.",
+            hint=f"set {full} to a value of type {ref}",
+        ) from None
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"invalid config under '{where}': {str(err).splitlines()[0]}") from None
+
+
+def validate_component(group: str, node: Any) -> DictConfig:
+    """Validate one component node (`name` plus its fields) against its registered dataclass."""
+    if node is None:
+        raise ConfigError(f"'{group}' is not set.", hint=f"choose one: {group}={'|'.join(_group_options(group)) or '...'}")
+    if not isinstance(node, DictConfig) or "name" not in node:
+        raise ConfigError(f"'{group}' must be a mapping with a 'name' key naming a registered {COMPONENT_GROUPS[group]}")
+    entry = _registry_for(group).get(str(node.name))
+    body = OmegaConf.masked_copy(node, [k for k in node.keys() if k != "name"])
+    merged = _merge_schema(entry.config, body, group)
+    result = OmegaConf.create({"name": entry.name})
+    return OmegaConf.merge(result, OmegaConf.create(OmegaConf.to_container(merged, resolve=True)))
+
+
+def check_pairing(cfg: DictConfig) -> None:
+    """An objective or head must accept the architecture's kind."""
+    from framework.plugins import registries
+
+    regs = registries()
+    arch = regs.architecture.get(cfg.model.name)
+    for group in ("objective", "head"):
+        node = cfg.get(group)
+        if node is None:
+            continue
+        entry = regs[group].get(node.name)
+        if entry.accepts and arch.kind not in entry.accepts:
+            raise ConfigError(
+                f"{group} '{entry.name}' does not work with architecture '{arch.name}' ({arch.kind}); "
+                f"it accepts {', '.join(entry.accepts)} models.",
+                hint=f"pick a {group} that accepts {arch.kind} models, or a "
+                f"{'/'.join(entry.accepts)} model",
+            )
+
+
+def validate(cfg: DictConfig, components: Sequence[str] = tuple(COMPONENT_GROUPS)) -> DictConfig:
+    """Validate a composed config; returns a new, fully resolved config."""
+    try:
+        container = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"cannot resolve config: {str(err).splitlines()[0]}") from None
+    raw = OmegaConf.create(container)
+    known = {f.name for f in dataclasses.fields(RunConfig)}
+    for key in raw.keys():
+        if key not in known and key != "hydra":
+            raise ConfigError(f"unknown config key '{key}'." + did_you_mean(str(key), known),
+                              hint=f"top-level keys: {', '.join(sorted(known))}")
+    out = {}
+    for group in COMPONENT_GROUPS:
+        node = raw.get(group)
+        if group in components or node is not None:
+            out[group] = validate_component(group, node)
+    core = OmegaConf.masked_copy(raw, [k for k in raw.keys() if k not in COMPONENT_GROUPS and k != "hydra"])
+    merged = _merge_schema(RunConfig, core, "config")
+    merged_container = OmegaConf.to_container(merged, resolve=True)
+    for group, node in out.items():
+        merged_container[group] = OmegaConf.to_container(node, resolve=True)
+    result = OmegaConf.create(merged_container)
+    if "model" in out:
+        check_pairing(result)
+    return result
+
+
+def load(overrides: Sequence[str] = (), components: Sequence[str] = tuple(COMPONENT_GROUPS)) -> DictConfig:
+    """Compose and validate."""
+    return validate(compose(overrides), components)
+
+
+def parse_into(schema: type, overrides: Sequence[str], where: str = "argument") -> Any:
+    """Parse `key=value` arguments (no config tree) into a dataclass, with the same error messages."""
+    dotlist = []
+    for o in overrides:
+        if "=" not in o:
+            raise ConfigError(f"cannot parse {where} '{o}'", hint="arguments look like key=value")
+        dotlist.append(o)
+    try:
+        node = OmegaConf.from_dotlist(dotlist)
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"cannot parse {where}s: {err}") from None
+    merged = _merge_schema(schema, node, where)
+    return OmegaConf.to_object(merged)
+
+
+def freeze(cfg: DictConfig, run_dir: str | os.PathLike) -> Path:
+    """Write the resolved config as plain YAML (atomically) into the run directory."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    target = run_dir / RESOLVED_NAME
+    tmp = target.with_suffix(".yaml.tmp")
+    tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    os.replace(tmp, target)
+    return target
+
+
+def load_frozen(run_dir: str | os.PathLike) -> DictConfig:
+    path = Path(run_dir) / RESOLVED_NAME
+    if not path.is_file():
+        raise ConfigError(f"no {RESOLVED_NAME} in '{run_dir}'", hint="pass a run directory written by `nlpf train`")
+    return OmegaConf.load(path)

@@ -1,0 +1,38 @@
+"""User-facing errors: one message naming what is wrong and how to fix it."""
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+
+class NlpfError(Exception):
+    """An error caused by user input. The CLI prints it without a traceback."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        self.message = message
+        self.hint = hint
+        super().__init__(message if hint is None else f"{message}\n  hint: {hint}")
+
+
+class ConfigError(NlpfError):
+    """A composed config that does not match the registered schemas."""
+
+
+class RegistryError(NlpfError):
+    """An unknown name or a conflicting registration."""
+
+
+def suggest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """Close matches for `name` among `candidates` (case-insensitive)."""
+    candidates = list(candidates)
+    lowered = {c.lower(): c for c in candidates}
+    hits = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)
+    return [lowered[h] for h in hits]
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """' Did you mean 'x'?' or '' when nothing is close."""
+    hits = suggest(name, candidates)
+    if not hits:
+        return ""
+    return " Did you mean " + " or ".join(repr(h) for h in hits) + "?"

@@ -1,0 +1,118 @@
+"""`nlpf list`, `nlpf plugins` and `nlpf config`: answered from plugin metadata and config dataclasses,
+without importing torch."""
+from __future__ import annotations
+
+import json
+import sys
+
+from framework.errors import NlpfError, did_you_mean
+from framework.registry import Registries
+
+
+def _fmt_default(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def render_components(kind: str | None, fmt: str) -> str:
+    from framework.plugins import registries
+
+    regs = registries()
+    kinds = [kind] if kind else list(Registries.KINDS)
+    if fmt == "json":
+        data = {
+            k: [
+                {
+                    "name": e.name,
+                    "kind": e.kind,
+                    "accepts": list(e.accepts),
+                    "origin": {"distribution": e.origin.distribution, "version": e.origin.version, "plugin": e.origin.plugin},
+                    "description": e.description,
+                    "fields": [{"name": n, "type": t, "default": d} for n, t, d in e.fields()],
+                }
+                for e in regs[k]
+            ]
+            for k in kinds
+        }
+        return json.dumps(data, indent=2, default=str)
+    lines: list[str] = []
+    for k in kinds:
+        if fmt == "markdown":
+            lines.append(f"## {k}\n")
+        else:
+            lines.append(f"{k} ({len(regs[k])})")
+        for e in regs[k]:
+            tag = f" [{e.kind}]" if e.kind else ""
+            accepts = f" accepts: {', '.join(e.accepts)}" if e.accepts else ""
+            if fmt == "markdown":
+                lines.append(f"### `{e.name}`{tag}\n")
+                lines.append(f"From `{e.origin.distribution}` {e.origin.version} (plugin `{e.origin.plugin}`).{accepts}")
+                if e.description:
+                    lines.append(f"\n{e.description}")
+                lines.append("\n| field | type | default |\n|---|---|---|")
+                lines.extend(f"| `{n}` | `{t}` | `{_fmt_default(d)}` |" for n, t, d in e.fields())
+                lines.append("")
+            else:
+                lines.append(f"  {e.name}{tag}  from {e.origin} ({e.origin.plugin}){accepts}")
+                if e.description:
+                    lines.append(f"      {e.description}")
+                for n, t, d in e.fields():
+                    lines.append(f"      {n}: {t} = {_fmt_default(d)}")
+        if fmt != "markdown":
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def list_command(args: list[str], ctx) -> int:
+    fmt, kind = "text", None
+    it = iter(args)
+    for a in it:
+        if a.startswith("--format"):
+            fmt = a.split("=", 1)[1] if "=" in a else next(it, "text")
+        elif kind is None:
+            kind = a
+        else:
+            raise NlpfError(f"unexpected argument '{a}'", hint="usage: nlpf list [KIND] [--format text|markdown|json]")
+    if fmt not in ("text", "markdown", "json"):
+        raise NlpfError(f"unknown format '{fmt}'." + did_you_mean(fmt, ["text", "markdown", "json"]))
+    if kind is not None:
+        aliases = {"model": "architecture", "models": "architecture", "architectures": "architecture"}
+        kind = aliases.get(kind, kind.rstrip("s") if kind.rstrip("s") in Registries.KINDS else kind)
+        if kind not in Registries.KINDS:
+            raise NlpfError(f"unknown registry '{kind}'." + did_you_mean(kind, Registries.KINDS),
+                            hint=f"registries: {', '.join(Registries.KINDS)}")
+    sys.stdout.write(render_components(kind, fmt))
+    from framework.plugins import state
+
+    failed = [p for p in state().plugins if p.status != "ok"]
+    for p in failed:
+        print(f"warning: plugin '{p.name}' ({p.distribution}) {p.status}: {p.error}", file=sys.stderr)
+    return 0
+
+
+def plugins_command(args: list[str], ctx) -> int:
+    from framework.plugins import state
+
+    plugins = state().plugins
+    if not plugins:
+        print("no plugins installed (entry-point group 'nlpf.plugins')")
+        return 0
+    width = max(len(p.name) for p in plugins)
+    for p in plugins:
+        print(f"{p.name.ljust(width)}  {p.distribution} {p.version}  {p.status}  ({p.value})")
+        if p.error:
+            print(f"{' ' * width}  error: {p.error}")
+        if p.components:
+            print(f"{' ' * width}  provides: {', '.join(p.components)}")
+        if p.config_dirs:
+            print(f"{' ' * width}  config dirs: {', '.join(p.config_dirs)}")
+    return 0
+
+
+def config_command(args: list[str], ctx) -> int:
+    from omegaconf import OmegaConf
+
+    from framework import config
+
+    cfg = config.load(args, components=())
+    sys.stdout.write(OmegaConf.to_yaml(cfg))
+    return 0
