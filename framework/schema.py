@@ -77,3 +77,5 @@ class RunConfig:
     eval_batch_size: Optional[int] = None
     max_length: int = 128
     num_workers: int = 0
+    # label names of a classification or tagging task, recorded by training so checkpoints describe themselves
+    labels: Optional[list] = None
