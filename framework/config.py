@@ -48,14 +48,12 @@ def _group_options(group: str) -> list[str]:
     return sorted(options)
 
 
-def _key_paths(node: Any, prefix: str = "") -> list[str]:
-    paths = []
-    if isinstance(node, DictConfig):
-        for k in node.keys():
-            p = f"{prefix}.{k}" if prefix else str(k)
-            paths.append(p)
-            paths.extend(_key_paths(node._get_node(k), p))
-    return paths
+def _group_names() -> set[str]:
+    names: set[str] = set()
+    for root in [conf_dir(), *map(Path, search_dirs())]:
+        if root.is_dir():
+            names.update(p.name for p in root.iterdir() if p.is_dir())
+    return names
 
 
 def _override_key(override: str) -> str:
@@ -100,7 +98,8 @@ def compose(overrides: Sequence[str] = (), config_name: str = CONFIG_NAME) -> Di
                 match = re.search(r"Could not delete from config\. '([^']+)'", message)
             if match:
                 key = match.group(1)
-                groups_only = [o for o in overrides if "." not in _override_key(o)]
+                groups = _group_names()
+                groups_only = [o for o in overrides if _override_key(o) in groups]
                 try:
                     base = hydra_compose(config_name, overrides=groups_only + _searchpath_override())
                 except Exception:  # noqa: BLE001 - fall back to the raw message

@@ -1,0 +1,83 @@
+"""Torch-free option dataclasses of the inference commands and the Python API.
+
+The CLI parses `key=value` arguments into these with `framework.config.parse_into`, so a misspelt
+option gets a "did you mean" and a wrong type names the key.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+STRATEGIES = ("auto", "greedy", "sample", "beam")
+
+
+@dataclass
+class GenerationOptions:
+    """How to decode. `strategy=auto` picks beam search when num_beams > 1, sampling when do_sample."""
+
+    strategy: str = "auto"
+    max_new_tokens: int = 32
+    min_new_tokens: int = 0
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_k: int = 0  # 0: off
+    top_p: float = 1.0  # 1.0: off
+    repetition_penalty: float = 1.0  # 1.0: off
+    num_beams: int = 1
+    length_penalty: float = 1.0  # beam score = log-prob / length ** length_penalty
+    early_stopping: bool = False  # beam: stop as soon as num_beams hypotheses are finished
+    num_return_sequences: int = 1
+    stop: list = field(default_factory=list)  # stop strings; the text is cut before them
+    seed: Optional[int] = None
+    use_cache: bool = True
+
+
+@dataclass
+class GenerateArgs(GenerationOptions):
+    """`nlpf generate` / `nlpf translate`."""
+
+    ckpt: Optional[str] = None
+    prompt: Optional[str] = None
+    input: Optional[str] = None  # a text file (one prompt a line), JSONL with "text"/"prompt"/"source", or -
+    output: Optional[str] = None  # JSONL; default: plain text to stdout
+    batch_size: int = 8
+    stream: bool = True  # print tokens as they come (single prompt, greedy or sampling)
+    device: str = "cpu"
+    dtype: str = "float32"  # float32 | bfloat16
+
+
+@dataclass
+class PredictArgs:
+    """`nlpf predict`."""
+
+    ckpt: Optional[str] = None
+    input: Optional[str] = None  # FILE (.jsonl, .csv, .tsv, plain text) or - for stdin
+    output: Optional[str] = None  # JSONL; default stdout
+    format: str = "auto"  # auto | jsonl | csv | tsv | text
+    text_field: str = "text"
+    pair_field: str = "text_pair"
+    question_field: str = "question"
+    context_field: str = "context"
+    batch_size: int = 32
+    chunk_size: int = 1024  # lines read ahead and sorted by length at a time
+    max_length: Optional[int] = None
+    top_k: int = 1  # classification: how many labels with probabilities
+    max_answer_length: int = 30  # QA
+    device: str = "cpu"
+    dtype: str = "float32"
+
+
+@dataclass
+class ScoreArgs:
+    """`nlpf score`."""
+
+    ckpt: Optional[str] = None
+    input: Optional[str] = None  # text/JSONL ("text", or "source" + "target"), or an n-best JSONL with nbest=true
+    output: Optional[str] = None
+    nbest: bool = False
+    lm_weight: float = 0.5  # lambda in first-pass score + lambda * LM log-likelihood + length_bonus * words
+    length_bonus: float = 0.0
+    tokens: bool = False  # also write per-token log-probabilities
+    batch_size: int = 16
+    device: str = "cpu"
+    dtype: str = "float32"

@@ -1,0 +1,101 @@
+"""Composition and validation of the conf/ tree: every option of every group, and every typo case."""
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from framework import config
+from framework.errors import ConfigError
+from framework.schema import COMPONENT_GROUPS
+
+CONF = config.conf_dir()
+
+
+def group_options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group", sorted(p.name for p in CONF.iterdir() if p.is_dir()))
+def test_every_option_of_every_group_composes_and_validates(group):
+    options = group_options(group)
+    assert options, f"conf/{group} is empty"
+    for option in options:
+        cfg = config.compose([f"{group}={option}"])
+        resolved = config.validate(cfg, components=())
+        assert resolved is not None
+        if group in COMPONENT_GROUPS:
+            assert resolved[group].name, f"{group}={option} has no name"
+
+
+def test_defaults_compose_and_validate_every_component():
+    cfg = config.load([])
+    for group in COMPONENT_GROUPS:
+        assert cfg[group].name
+
+
+def test_misspelt_group_option_suggests_the_close_one():
+    with pytest.raises(ConfigError) as err:
+        config.compose(["model=bret_tiny"])
+    assert "bert_tiny" in str(err.value) and "model" in str(err.value)
+
+
+def test_misspelt_key_suggests_the_close_one():
+    with pytest.raises(ConfigError) as err:
+        config.compose(["trainer.max_epoch=1"])
+    assert "trainer.max_epoch" in str(err.value) and "max_epochs" in str(err.value)
+
+
+def test_wrong_type_names_key_and_expected_type():
+    with pytest.raises(ConfigError) as err:
+        config.load(["trainer.max_epochs=abc"])
+    text = str(err.value)
+    assert "trainer.max_epochs" in text and "int" in text and "abc" in text
+
+
+def test_unknown_component_field_suggests(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        config.load(["+model.hidden_sise=8"])
+    assert "model.hidden_sise" in str(err.value) and "hidden_size" in str(err.value)
+
+
+def test_unknown_component_name_suggests():
+    from framework.errors import RegistryError
+
+    with pytest.raises(RegistryError) as err:
+        config.load(["model.name=bret"])
+    assert "bert" in str(err.value)
+
+
+def test_target_keys_cannot_smuggle_code():
+    """Configs never instantiate arbitrary `_target_`s: the key is simply not in any schema."""
+    with pytest.raises(ConfigError) as err:
+        config.load(["+model._target_=os.system"])
+    assert "_target_" in str(err.value)
+
+
+def test_freeze_writes_plain_resolved_yaml(tmp_path):
+    cfg = config.load(["seed=7"])
+    path = config.freeze(cfg, tmp_path / "run")
+    assert path.name == "resolved.yaml"
+    again = OmegaConf.load(path)
+    assert again.seed == 7 and "${" not in path.read_text()
+    assert config.load_frozen(tmp_path / "run") == again
+
+
+def test_plugin_config_group_is_on_the_search_path():
+    pytest.importorskip("nlpf_demo_plugin")
+    cfg = config.load(["model=bag_tiny", "head=null", "objective=null"], components=("model",))
+    assert cfg.model.name == "bag_of_embeddings" and cfg.model.hidden_size == 16
+
+
+def test_parse_into_dataclass_suggests():
+    from dataclasses import dataclass
+
+    @dataclass
+    class Args:
+        ckpt: str = ""
+        batch_size: int = 8
+
+    assert config.parse_into(Args, ["ckpt=x", "batch_size=4"]) == Args("x", 4)
+    with pytest.raises(ConfigError, match="batch_size"):
+        config.parse_into(Args, ["batch_sise=4"])
