@@ -1,0 +1,432 @@
+"""Text generation from decoder and encoder-decoder TaskModels: greedy, sampling, beam search.
+
+The decoding loops are written against a small runner (`prefill`, `advance`, `select`) that hides
+whether the model is a decoder or an encoder-decoder and whether the key/value cache is used.
+Beam search follows the semantics of `transformers` `generate` (2 x num_beams candidates a step,
+finished hypotheses scored by log-prob / generated_length ** length_penalty, the same early-stop
+heuristic), so the same options give the same tokens.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass, replace
+from typing import Callable, Optional, Sequence
+
+import torch
+
+from framework.errors import NlpfError, did_you_mean
+from framework.inference.options import STRATEGIES, GenerationOptions
+
+NEG_INF = -1.0e9
+
+# on_token(row, token_id): called for every new token of every unfinished row (greedy and sampling)
+TokenCallback = Callable[[int, int], None]
+
+
+@dataclass
+class Generation:
+    """One generated continuation (the prompt is not included)."""
+
+    token_ids: list[int]  # without the end-of-sequence token
+    score: float  # summed log-probability (greedy, sampling) or length-normalised beam score
+    finish_reason: str  # eos | length | stop
+    text: Optional[str] = None  # filled in by the pipeline (stop strings cut it)
+
+
+# ---------------------------------------------------------------- options
+
+
+def resolve_options(options: GenerationOptions | None = None, **overrides) -> GenerationOptions:
+    """Merge keyword overrides into options and check them, naming the bad key."""
+    options = options or GenerationOptions()
+    known = set(GenerationOptions.__dataclass_fields__)
+    for key in overrides:
+        if key not in known:
+            raise NlpfError(f"unknown generation option '{key}'." + did_you_mean(key, known),
+                            hint="options: " + ", ".join(sorted(known)))
+    if isinstance(overrides.get("stop"), str):
+        overrides["stop"] = [overrides["stop"]]
+    o = replace(options, **overrides)
+    if o.strategy not in STRATEGIES:
+        raise NlpfError(f"unknown strategy '{o.strategy}'." + did_you_mean(o.strategy, STRATEGIES),
+                        hint="strategy is one of " + ", ".join(STRATEGIES))
+    checks = [
+        (o.max_new_tokens >= 1, "max_new_tokens", "at least 1"),
+        (o.min_new_tokens >= 0, "min_new_tokens", "0 or more"),
+        (o.temperature > 0, "temperature", "greater than 0 (use strategy=greedy for temperature 0)"),
+        (o.top_k >= 0, "top_k", "0 (off) or more"),
+        (0 < o.top_p <= 1, "top_p", "in (0, 1]"),
+        (o.repetition_penalty > 0, "repetition_penalty", "greater than 0 (1.0 is off)"),
+        (o.num_beams >= 1, "num_beams", "at least 1"),
+        (o.num_return_sequences >= 1, "num_return_sequences", "at least 1"),
+    ]
+    for ok, key, what in checks:
+        if not ok:
+            raise NlpfError(f"invalid value {getattr(o, key)!r} for '{key}': must be {what}", hint=f"set {key}=...")
+    if strategy_of(o) == "beam" and o.num_return_sequences > o.num_beams:
+        raise NlpfError(f"num_return_sequences={o.num_return_sequences} is larger than num_beams={o.num_beams}",
+                        hint="beam search returns at most num_beams hypotheses; raise num_beams")
+    if strategy_of(o) == "greedy" and o.num_return_sequences > 1:
+        raise NlpfError("greedy decoding returns one sequence per prompt",
+                        hint="use num_beams=N for an n-best list or do_sample=true for several samples")
+    return o
+
+
+def strategy_of(o: GenerationOptions) -> str:
+    if o.strategy != "auto":
+        return o.strategy
+    if o.num_beams > 1:
+        return "beam"
+    return "sample" if o.do_sample else "greedy"
+
+
+# ---------------------------------------------------------------- cache handling
+
+
+def select_rows(state, index: torch.Tensor):
+    """Pick batch rows of a (nested) key/value cache or tensor; the cache may also define `select_rows`."""
+    if state is None:
+        return None
+    if isinstance(state, torch.Tensor):
+        return state.index_select(0, index)
+    if hasattr(state, "select_rows"):
+        return state.select_rows(index)
+    if hasattr(state, "reorder_cache"):  # transformers Cache objects (used by the benchmarks' reference)
+        state.reorder_cache(index)
+        return state
+    if isinstance(state, (list, tuple)):
+        return type(state)(select_rows(s, index) for s in state)
+    if isinstance(state, dict):
+        return {k: select_rows(v, index) for k, v in state.items()}
+    raise TypeError(f"cannot reorder a cache of type {type(state).__name__}")
+
+
+def _accepts(fn, name: str) -> bool:
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class DecoderRunner:
+    """Steps a decoder-only model. Prompts are left padded; positions come from the attention mask."""
+
+    def __init__(self, model, use_cache: bool = True):
+        self.model = model
+        self.use_cache = use_cache
+        self.pass_positions = _accepts(model.forward, "position_ids")
+
+    def _call(self, ids, mask, past):
+        kwargs = {}
+        if self.pass_positions:
+            positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+            kwargs["position_ids"] = positions[:, -ids.shape[1]:]
+        out = self.model(input_ids=ids, attention_mask=mask, past_key_values=past, use_cache=self.use_cache, **kwargs)
+        self.past = out.past_key_values if self.use_cache else None
+        return out.logits[:, -1, :].float()
+
+    def prefill(self, input_ids, attention_mask) -> torch.Tensor:
+        self.ids, self.mask, self.past = input_ids, attention_mask, None
+        return self._call(input_ids, attention_mask, None)
+
+    def advance(self, tokens: torch.Tensor) -> torch.Tensor:
+        self.ids = torch.cat([self.ids, tokens[:, None]], dim=1)
+        self.mask = torch.cat([self.mask, self.mask.new_ones(self.mask.shape[0], 1)], dim=1)
+        if self.use_cache:
+            return self._call(tokens[:, None], self.mask, self.past)
+        return self._call(self.ids, self.mask, None)
+
+    def select(self, index: torch.Tensor) -> None:
+        self.ids, self.mask = self.ids.index_select(0, index), self.mask.index_select(0, index)
+        self.past = select_rows(self.past, index)
+
+
+class Seq2SeqRunner:
+    """Steps an encoder-decoder: the encoder runs once, the decoder starts from `decoder_start_id`."""
+
+    def __init__(self, model, decoder_start_id: int, use_cache: bool = True):
+        self.model = model
+        self.start_id = decoder_start_id
+        self.use_cache = use_cache
+
+    def _call(self, ids):
+        out = self.model.decode(ids, self.encoder_states, encoder_attention_mask=self.mask,
+                                past_key_values=self.past, use_cache=self.use_cache)
+        self.past = out.past_key_values if self.use_cache else None
+        return out.logits[:, -1, :].float()
+
+    def prefill(self, input_ids, attention_mask) -> torch.Tensor:
+        self.mask = attention_mask
+        self.encoder_states = self.model.encode(input_ids, attention_mask=attention_mask).last_hidden_state
+        self.ids = input_ids.new_full((input_ids.shape[0], 1), self.start_id)
+        self.past = None
+        return self._call(self.ids)
+
+    def advance(self, tokens: torch.Tensor) -> torch.Tensor:
+        self.ids = torch.cat([self.ids, tokens[:, None]], dim=1)
+        return self._call(tokens[:, None] if self.use_cache else self.ids)
+
+    def select(self, index: torch.Tensor) -> None:
+        self.ids, self.mask = self.ids.index_select(0, index), self.mask.index_select(0, index)
+        self.encoder_states = self.encoder_states.index_select(0, index)
+        self.past = select_rows(self.past, index)
+
+
+# ---------------------------------------------------------------- logits processing
+
+
+class LogitsProcessor:
+    """Repetition penalty, minimum length, then temperature, top-k, top-p (the `transformers` order)."""
+
+    def __init__(self, o: GenerationOptions, eos_ids: Sequence[int], sampling: bool):
+        self.o, self.eos_ids, self.sampling = o, list(eos_ids), sampling
+        self.seen: Optional[torch.Tensor] = None  # [rows, vocab] bool: tokens to penalise
+
+    def start(self, prompt_ids: torch.Tensor, prompt_mask: Optional[torch.Tensor], vocab: int) -> None:
+        if self.o.repetition_penalty == 1.0:
+            return
+        self.seen = torch.zeros(prompt_ids.shape[0], vocab + 1, dtype=torch.bool, device=prompt_ids.device)
+        ids = prompt_ids if prompt_mask is None else prompt_ids.masked_fill(prompt_mask == 0, vocab)
+        self.seen.scatter_(1, ids, True)
+        self.seen = self.seen[:, :vocab].contiguous()
+
+    def observe(self, tokens: torch.Tensor) -> None:
+        if self.seen is not None:
+            self.seen[torch.arange(tokens.shape[0], device=tokens.device), tokens] = True
+
+    def select(self, index: torch.Tensor) -> None:
+        if self.seen is not None:
+            self.seen = self.seen.index_select(0, index)
+
+    def __call__(self, scores: torch.Tensor, step: int) -> torch.Tensor:
+        o = self.o
+        if self.seen is not None:
+            penalised = torch.where(scores < 0, scores * o.repetition_penalty, scores / o.repetition_penalty)
+            scores = torch.where(self.seen, penalised, scores)
+        if step < o.min_new_tokens and self.eos_ids:
+            scores = scores.clone()
+            scores[:, self.eos_ids] = -math.inf
+        if not self.sampling:
+            return scores
+        if o.temperature != 1.0:
+            scores = scores / o.temperature
+        if o.top_k > 0:
+            kth = torch.topk(scores, min(o.top_k, scores.shape[-1]), dim=-1).values[:, -1:]
+            scores = scores.masked_fill(scores < kth, -math.inf)
+        if o.top_p < 1.0:
+            sorted_scores, order = torch.sort(scores, descending=False)
+            cumulative = sorted_scores.softmax(-1).cumsum(-1)
+            drop = cumulative <= (1 - o.top_p)
+            drop[:, -1] = False
+            scores = scores.masked_fill(drop.scatter(1, order, drop), -math.inf)
+        return scores
+
+
+# ---------------------------------------------------------------- decoding loops
+
+
+def _generator(seed: Optional[int], device) -> Optional[torch.Generator]:
+    if seed is None:
+        return None
+    g = torch.Generator(device=device)
+    g.manual_seed(int(seed))
+    return g
+
+
+def _finish_reason(hit_eos: bool, hit_stop: bool) -> str:
+    return "eos" if hit_eos else "stop" if hit_stop else "length"
+
+
+def sample_or_greedy(runner, input_ids, attention_mask, o: GenerationOptions, eos_ids: Sequence[int],
+                     sampling: bool, on_token: Optional[TokenCallback] = None,
+                     stop_check: Optional[Callable[[int, list[int]], bool]] = None) -> list[Generation]:
+    """One continuation per row of `input_ids` (already expanded for num_return_sequences)."""
+    rows = input_ids.shape[0]
+    device = input_ids.device
+    generator = _generator(o.seed, device)
+    eos = torch.tensor(list(eos_ids) or [-1], device=device)
+    process = LogitsProcessor(o, eos_ids, sampling)
+    logits = runner.prefill(input_ids, attention_mask)
+    process.start(input_ids, attention_mask, logits.shape[-1])
+    unfinished = torch.ones(rows, dtype=torch.bool, device=device)
+    hit_eos = [False] * rows
+    hit_stop = [False] * rows
+    tokens: list[list[int]] = [[] for _ in range(rows)]
+    logprob = torch.zeros(rows, device=device)
+    fill = eos_ids[0] if eos_ids else 0
+    for step in range(o.max_new_tokens):
+        scores = process(logits, step)
+        if sampling:
+            probs = scores.softmax(-1)
+            next_tokens = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        else:
+            next_tokens = scores.argmax(-1)
+        logprob += torch.where(unfinished, logits.log_softmax(-1).gather(1, next_tokens[:, None]).squeeze(1), 0.0)
+        next_tokens = torch.where(unfinished, next_tokens, fill)
+        is_eos = torch.isin(next_tokens, eos) & unfinished
+        new = next_tokens.tolist()
+        live = unfinished.tolist()
+        ended = is_eos.tolist()
+        for r in range(rows):
+            if live[r] and not ended[r]:
+                tokens[r].append(new[r])
+                if on_token is not None:
+                    on_token(r, new[r])
+                if stop_check is not None and stop_check(r, tokens[r]):
+                    hit_stop[r] = True
+            hit_eos[r] = hit_eos[r] or ended[r]
+        unfinished &= ~is_eos
+        if stop_check is not None and any(hit_stop):
+            unfinished &= ~torch.tensor(hit_stop, device=device)
+        if not bool(unfinished.any()) or step + 1 == o.max_new_tokens:
+            break
+        process.observe(next_tokens)
+        logits = runner.advance(next_tokens)
+    return [Generation(tokens[r], float(logprob[r]), _finish_reason(hit_eos[r], hit_stop[r])) for r in range(rows)]
+
+
+def beam_search(runner, input_ids, attention_mask, o: GenerationOptions, eos_ids: Sequence[int],
+                prompt_length: int, stop_check: Optional[Callable[[int, list[int]], bool]] = None) -> list[list[Generation]]:
+    """Beam search over a batch; returns the best `num_return_sequences` hypotheses per prompt.
+
+    `prompt_length` is the length the length penalty does not count (the padded prompt for decoders,
+    the start token for encoder-decoders), as in `transformers`.
+    """
+    batch, beams = input_ids.shape[0], o.num_beams
+    device = input_ids.device
+    keep = max(2, 1 + len(eos_ids)) * beams  # candidates per step: enough to continue when beams end
+    eos = torch.tensor(list(eos_ids) or [-1], device=device)
+    process = LogitsProcessor(o, eos_ids, sampling=False)
+
+    logits = runner.prefill(input_ids, attention_mask)
+    expand = torch.arange(batch, device=device).repeat_interleave(beams)
+    runner.select(expand)
+    logits = logits.index_select(0, expand)
+    process.start(input_ids.index_select(0, expand), attention_mask.index_select(0, expand), logits.shape[-1])
+
+    vocab = logits.shape[-1]
+    max_new = o.max_new_tokens
+    running = torch.zeros(batch, beams, max_new, dtype=torch.long, device=device)
+    running_scores = torch.zeros(batch, beams, device=device)
+    running_scores[:, 1:] = NEG_INF  # only the first beam is live at the start
+    done = torch.zeros(batch, beams, max_new, dtype=torch.long, device=device)
+    done_scores = torch.full((batch, beams), NEG_INF, device=device)
+    done_lengths = torch.zeros(batch, beams, dtype=torch.long, device=device)
+    done_eos = torch.zeros(batch, beams, dtype=torch.bool, device=device)
+    is_done = torch.zeros(batch, beams, dtype=torch.bool, device=device)
+    can_improve = torch.ones(batch, 1, dtype=torch.bool, device=device)
+    top_mask = torch.arange(keep, device=device) < beams
+    offsets = torch.arange(batch, device=device)[:, None] * beams
+
+    def gather(t, idx):
+        while idx.dim() < t.dim():
+            idx = idx.unsqueeze(-1)
+        return torch.take_along_dim(t, idx, dim=1)
+
+    for step in range(max_new):
+        cur_len = prompt_length + step  # length before this step's token
+        log_probs = process(logits.log_softmax(-1), step).view(batch, beams, vocab)
+        total = (log_probs + running_scores[:, :, None]).view(batch, -1)
+        cand_scores, cand = torch.topk(total, keep, dim=1)
+        cand_beam, cand_token = cand // vocab, cand % vocab
+        cand_seqs = gather(running, cand_beam).clone()
+        cand_seqs[:, :, step] = cand_token
+        ends_eos = torch.isin(cand_token, eos)
+        ends = ends_eos | (step + 1 == max_new)
+        if stop_check is not None:
+            stops = torch.tensor([[stop_check(0, cand_seqs[b, k, :step + 1].tolist()) for k in range(keep)]
+                                  for b in range(batch)], device=device)
+            ends = ends | stops
+
+        # the best `beams` candidates that did not end continue
+        live_scores = cand_scores + ends.float() * NEG_INF
+        next_idx = torch.topk(live_scores, beams, dim=1).indices
+        running = gather(cand_seqs, next_idx)
+        running_scores = gather(live_scores, next_idx)
+        source_beam = gather(cand_beam, next_idx)
+
+        # candidates among the top `beams` that ended join the finished pool if they beat it
+        just_done = ends & top_mask[None, :]
+        final_scores = cand_scores / ((cur_len + 1 - prompt_length) ** o.length_penalty)
+        pool_full = is_done.all(dim=1, keepdim=True) & o.early_stopping
+        final_scores = final_scores + (pool_full | ~can_improve).float() * NEG_INF + (~just_done).float() * NEG_INF
+        merged_scores = torch.cat([done_scores, final_scores], dim=1)
+        best = torch.topk(merged_scores, beams, dim=1).indices
+        done = gather(torch.cat([done, cand_seqs], dim=1), best)
+        done_scores = gather(merged_scores, best)
+        done_lengths = gather(torch.cat([done_lengths, done_lengths.new_full((batch, keep), step + 1)], dim=1), best)
+        done_eos = gather(torch.cat([done_eos, ends_eos], dim=1), best)
+        is_done = gather(torch.cat([is_done, just_done], dim=1), best)
+
+        # the early-stop heuristic of `transformers` (early_stopping=False: judge at the current length)
+        best_running = running_scores[:, :1] / ((cur_len + 1 - prompt_length) ** o.length_penalty)
+        worst_done = torch.where(is_done, done_scores.min(dim=1, keepdim=True).values, NEG_INF)
+        can_improve = can_improve & (best_running > worst_done).any(dim=-1, keepdim=True)
+        if not bool(can_improve.any()) or (o.early_stopping and bool(is_done.all())) or step + 1 == max_new:
+            break
+        if bool(ends.all()):
+            break
+        rows = (source_beam + offsets).view(-1)
+        runner.select(rows)
+        process.select(rows)
+        next_tokens = running[:, :, step].reshape(-1)
+        process.observe(next_tokens)
+        logits = runner.advance(next_tokens)
+
+    results = []
+    for b in range(batch):
+        hyps = []
+        for k in range(o.num_return_sequences):
+            n = int(done_lengths[b, k])
+            ids = done[b, k, :n].tolist()
+            ended_eos = bool(done_eos[b, k])
+            if ended_eos:
+                ids = ids[:-1]
+            hit_stop = stop_check is not None and not ended_eos and n < max_new
+            hyps.append(Generation(ids, float(done_scores[b, k]), _finish_reason(ended_eos, hit_stop)))
+        results.append(hyps)
+    return results
+
+
+@torch.inference_mode()
+def generate_ids(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, options: GenerationOptions,
+                 eos_ids: Sequence[int], encoder_decoder: bool, decoder_start_id: Optional[int] = None,
+                 on_token: Optional[TokenCallback] = None,
+                 stop_check: Optional[Callable[[int, list[int]], bool]] = None) -> list[list[Generation]]:
+    """Generate for a batch of prompts. Decoder prompts must be left padded.
+
+    Args:
+        model: a TaskModel with an LM head (decoder `forward(..., past_key_values, use_cache)` or
+            encoder-decoder `encode`/`decode`).
+        input_ids, attention_mask: [B, L] prompts (sources for encoder-decoders).
+        options: decoding options (see `GenerationOptions`); check them with `resolve_options`.
+        eos_ids: token ids that end a sequence.
+        encoder_decoder: whether `model` is an encoder-decoder.
+        decoder_start_id: the first decoder token of an encoder-decoder.
+        on_token: called as tokens are chosen, for streaming (not called by beam search).
+        stop_check: `(row, token_ids) -> bool`, true when a stop string appeared.
+
+    Returns:
+        per prompt, `num_return_sequences` `Generation`s (best first for beam search).
+    """
+    o = options
+    strategy = strategy_of(o)
+    if encoder_decoder:
+        if decoder_start_id is None:
+            raise NlpfError("this encoder-decoder checkpoint does not name a decoder start token",
+                            hint="set tokenizer pad/bos ids or decoder_start_token_id in the checkpoint config")
+        runner = Seq2SeqRunner(model, decoder_start_id, o.use_cache)
+    else:
+        runner = DecoderRunner(model, o.use_cache)
+    if o.seed is not None:
+        torch.manual_seed(int(o.seed))
+    if strategy == "beam":
+        prompt_length = 1 if encoder_decoder else input_ids.shape[1]
+        return beam_search(runner, input_ids, attention_mask, o, eos_ids, prompt_length, stop_check)
+    n = o.num_return_sequences
+    if n > 1:
+        input_ids = input_ids.repeat_interleave(n, dim=0)
+        attention_mask = attention_mask.repeat_interleave(n, dim=0)
+    flat = sample_or_greedy(runner, input_ids, attention_mask, o, eos_ids, strategy == "sample", on_token, stop_check)
+    return [flat[i * n:(i + 1) * n] for i in range(len(flat) // n)]
