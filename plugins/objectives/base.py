@@ -1,0 +1,68 @@
+"""The Objective interface and the small tensor helpers the objectives share."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from framework.errors import ConfigError
+
+IGNORE_INDEX = -100
+
+
+class Objective:
+    """`prepare` turns a collated batch into model inputs plus targets (on the device);
+    `loss` scores the model output against them."""
+
+    task: str = "lm"
+    # keys of the prepared batch that the model's forward takes (the rest are targets or bookkeeping)
+    model_inputs: tuple[str, ...] = ("input_ids", "attention_mask", "token_type_ids")
+
+    def prepare(self, batch: dict) -> dict:
+        return batch
+
+    def loss(self, output, batch: dict) -> torch.Tensor:
+        raise NotImplementedError
+
+    def inputs(self, batch: dict) -> dict:
+        return {k: batch[k] for k in self.model_inputs if k in batch and batch[k] is not None}
+
+
+def special_id(tokenizer, name: str, required_by: str) -> int:
+    """The id of a special token ('mask', 'pad', 'eos', ...) or a ConfigError saying who needs it."""
+    value = getattr(tokenizer, f"{name}_token_id", None) if tokenizer is not None else None
+    if value is None and tokenizer is not None:
+        value = getattr(tokenizer, f"{name}_id", None)
+    if value is None:
+        raise ConfigError(
+            f"objective '{required_by}' needs a {name} token, but the tokenizer "
+            f"'{type(tokenizer).__name__}' has none.",
+            hint=f"use a tokenizer with a {name} token (wordpiece, sentencepiece or bpe with special tokens)",
+        )
+    return int(value)
+
+
+def vocab_size(tokenizer) -> int:
+    size = getattr(tokenizer, "vocab_size", None)
+    return int(size if size is not None else len(tokenizer))
+
+
+def special_ids(tokenizer) -> list[int]:
+    ids = getattr(tokenizer, "all_special_ids", None)
+    if ids is None:
+        ids = [getattr(tokenizer, f"{n}_token_id", None) for n in ("pad", "cls", "sep", "mask", "bos", "eos", "unk")]
+    return sorted({int(i) for i in ids if i is not None})
+
+
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0,
+                  weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Token-mean cross-entropy in float32 over every position whose label is not -100."""
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1),
+                           weight=weight, ignore_index=IGNORE_INDEX, label_smoothing=label_smoothing)
+
+
+def shift_right(labels: torch.Tensor, start_id: int, pad_id: int) -> torch.Tensor:
+    """Decoder inputs for teacher forcing: start token, then the labels without the last one."""
+    shifted = labels.new_full(labels.shape, pad_id)
+    shifted[:, 1:] = labels[:, :-1]
+    shifted[:, 0] = start_id
+    return shifted.masked_fill(shifted == IGNORE_INDEX, pad_id)

@@ -1,0 +1,33 @@
+"""Causal language modelling: predict token t+1 from tokens <= t."""
+from __future__ import annotations
+
+from plugins.objectives.base import IGNORE_INDEX, Objective, cross_entropy
+
+
+class CausalLM(Objective):
+    task = "lm"
+    model_inputs = ("input_ids", "attention_mask")
+
+    def __init__(self, label_smoothing: float = 0.0):
+        self.label_smoothing = label_smoothing
+
+    def prepare(self, batch: dict) -> dict:
+        if "labels" not in batch:
+            labels = batch["input_ids"].clone()
+            if batch.get("attention_mask") is not None:
+                labels = labels.masked_fill(batch["attention_mask"] == 0, IGNORE_INDEX)
+            batch = {**batch, "labels": labels}
+        return batch
+
+    def loss(self, output, batch):
+        # logits at t predict the label at t+1
+        return cross_entropy(output.logits[:, :-1], batch["labels"][:, 1:], self.label_smoothing)
+
+
+def build(cfg, tokenizer=None) -> CausalLM:
+    """Causal LM objective.
+
+    Args:
+        cfg.label_smoothing: share of probability mass spread over the vocabulary (0 = plain cross-entropy).
+    """
+    return CausalLM(float(cfg.label_smoothing))

@@ -1,0 +1,42 @@
+"""Sequence and token classification: cross-entropy over labels (-100 positions ignored)."""
+from __future__ import annotations
+
+import torch
+
+from plugins.objectives.base import Objective, cross_entropy
+
+
+class SequenceClassification(Objective):
+    task = "classification"
+
+    def __init__(self, label_smoothing: float = 0.0, class_weights: list | None = None):
+        self.label_smoothing = label_smoothing
+        self.class_weights = torch.tensor(class_weights, dtype=torch.float) if class_weights else None
+
+    def loss(self, output, batch):
+        weight = self.class_weights.to(output.logits.device) if self.class_weights is not None else None
+        return cross_entropy(output.logits, batch["labels"], self.label_smoothing, weight)
+
+
+class TokenClassification(SequenceClassification):
+    task = "token_classification"
+
+
+def build_sequence(cfg, tokenizer=None) -> SequenceClassification:
+    """Sequence classification objective.
+
+    Args:
+        cfg.label_smoothing: share of probability mass spread over the labels.
+        cfg.class_weights: one loss weight per label (for imbalanced data); null weighs all labels 1.
+    """
+    return SequenceClassification(float(cfg.label_smoothing), list(cfg.class_weights) if cfg.class_weights else None)
+
+
+def build_token(cfg, tokenizer=None) -> TokenClassification:
+    """Token classification objective (NER, POS): one label per word, on its first sub-token.
+
+    Args:
+        cfg.label_smoothing: share of probability mass spread over the labels.
+        cfg.class_weights: one loss weight per label; null weighs all labels 1.
+    """
+    return TokenClassification(float(cfg.label_smoothing), list(cfg.class_weights) if cfg.class_weights else None)
