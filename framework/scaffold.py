@@ -1,0 +1,101 @@
+"""`nlpf plugin new NAME`: write a ready-to-install third-party plugin package.
+
+The package registers one architecture (a small GRU decoder, so the built-in `causal_lm` objective and `lm`
+head train it), contributes config groups through `nlpf_config_dirs`, declares the plugin API version it was
+written for, and ships a test suite that passes right after `pip install -e`.
+"""
+from __future__ import annotations
+
+import importlib.util
+import keyword
+import re
+import sys
+from pathlib import Path
+from string import Template
+
+from framework import hookspecs
+from framework.errors import NlpfError, did_you_mean
+from framework.scaffold_templates import FILES
+
+USAGE = "usage: nlpf plugin new NAME [--dir DIR]"
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+def names_for(name: str) -> dict[str, str]:
+    """Distribution, module, component and class names derived from NAME ('nlpf-gru' -> module 'nlpf_gru')."""
+    if not _NAME.match(name):
+        raise NlpfError(
+            f"invalid plugin name '{name}': use letters, digits, '-' or '_', starting with a letter",
+            hint="for example: nlpf plugin new nlpf-gru",
+        )
+    module = name.lower().replace("-", "_")
+    if keyword.iskeyword(module):
+        raise NlpfError(f"invalid plugin name '{name}': '{module}' is a Python keyword", hint=f"try nlpf-{module}")
+    short = module[len("nlpf_"):] if module.startswith("nlpf_") and len(module) > len("nlpf_") else module
+    if importlib.util.find_spec(module) is not None:
+        raise NlpfError(
+            f"invalid plugin name '{name}': a module named '{module}' is already importable here",
+            hint=f"pick a name that does not shadow it, for example nlpf-{short}-plugin",
+        )
+    klass = "".join(part.capitalize() for part in short.split("_") if part) + "Decoder"
+    return {
+        "dist": name.lower().replace("_", "-"),
+        "module": module,
+        "short": short,
+        "klass": klass,
+        "api_version": str(hookspecs.API_VERSION),
+    }
+
+
+def generate(name: str, parent: Path) -> tuple[Path, dict[str, str]]:
+    """Write the package into parent/NAME; returns its directory and the names used."""
+    values = names_for(name)
+    root = Path(parent) / name
+    if root.exists():
+        raise NlpfError(f"'{root}' already exists", hint="choose another NAME or --dir, or remove the directory")
+    for rel_template, text in FILES.items():
+        rel = Template(rel_template).substitute(values)
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(Template(text).substitute(values))
+    return root, values
+
+
+def _parse_new(args: list[str]) -> tuple[str, Path]:
+    name, parent = None, Path.cwd()
+    it = iter(args)
+    for a in it:
+        if a == "--dir" or a.startswith("--dir="):
+            value = a.split("=", 1)[1] if "=" in a else next(it, None)
+            if not value:
+                raise NlpfError("--dir needs a directory", hint=USAGE)
+            parent = Path(value)
+        elif a.startswith("-"):
+            raise NlpfError(f"unknown option '{a}'." + did_you_mean(a, ["--dir"]), hint=USAGE)
+        elif name is None:
+            name = a
+        else:
+            raise NlpfError(f"unexpected argument '{a}'", hint=USAGE)
+    if name is None:
+        raise NlpfError("missing plugin NAME", hint=USAGE)
+    return name, parent
+
+
+def plugin_command(args: list[str], ctx) -> int:
+    if not args:
+        raise NlpfError("missing subcommand", hint=USAGE)
+    sub, rest = args[0], args[1:]
+    if sub != "new":
+        raise NlpfError(f"unknown plugin subcommand '{sub}'." + did_you_mean(sub, ["new"]), hint=USAGE)
+    name, parent = _parse_new(rest)
+    root, v = generate(name, parent)
+    print(f"created {root}")
+    print(f"  architecture '{v['short']}' (decoder), config groups model/{v['short']}_tiny, "
+          f"experiment/{v['short']}_demo")
+    print("next:")
+    print(f"  pip install -e {root}")
+    print(f"  nlpf list architecture        # shows '{v['short']}' from {v['dist']}")
+    print(f"  cd {root} && python -m pytest")
+    print(f"  nlpf train experiment={v['short']}_demo")
+    sys.stdout.flush()
+    return 0
