@@ -1,0 +1,110 @@
+"""A task model: a registered backbone plus a registered head, built from the run config."""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from framework.errors import ConfigError
+from framework.modules import BackboneOutput
+
+
+@dataclass
+class ModelOutput:
+    """logits: head output (None without a head); the rest passes through from the backbone."""
+
+    logits: Optional[torch.Tensor]
+    last_hidden_state: torch.Tensor
+    hidden_states: Optional[tuple[torch.Tensor, ...]] = None
+    past_key_values: Optional[tuple] = None
+    encoder_last_hidden_state: Optional[torch.Tensor] = None
+
+
+class TaskModel(nn.Module):
+    def __init__(self, backbone: nn.Module, head: Optional[nn.Module] = None):
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.kind = backbone.kind
+        self._takes_positions = "position_ids" in inspect.signature(backbone.forward).parameters
+
+    def _finish(self, out: BackboneOutput, mask: Optional[torch.Tensor]) -> ModelOutput:
+        logits = self.head(out.last_hidden_state, mask) if self.head is not None else None
+        return ModelOutput(logits, out.last_hidden_state, out.hidden_states, out.past_key_values,
+                           out.encoder_last_hidden_state)
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, decoder_input_ids=None,
+                decoder_attention_mask=None, past_key_values=None, use_cache=False, output_hidden_states=False,
+                position_ids=None) -> ModelOutput:
+        """Run the backbone for its kind, then the head on the last hidden state."""
+        if self.kind == "encoder":
+            out = self.backbone(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                                output_hidden_states=output_hidden_states)
+            return self._finish(out, attention_mask)
+        if self.kind == "decoder":
+            extra = {"position_ids": position_ids} if position_ids is not None and self._takes_positions else {}
+            out = self.backbone(input_ids, attention_mask=attention_mask, past_key_values=past_key_values,
+                                use_cache=use_cache, output_hidden_states=output_hidden_states, **extra)
+            if attention_mask is not None and attention_mask.shape[1] != input_ids.shape[1]:
+                attention_mask = attention_mask[:, -input_ids.shape[1]:]  # the cached part has no logits
+            return self._finish(out, attention_mask)
+        out = self.backbone(input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
+                            decoder_attention_mask=decoder_attention_mask, past_key_values=past_key_values,
+                            use_cache=use_cache, output_hidden_states=output_hidden_states)
+        return self._finish(out, decoder_attention_mask)
+
+    # encoder-decoder passthroughs, so generation can run the encoder once
+    def encode(self, input_ids, attention_mask=None, output_hidden_states=False) -> BackboneOutput:
+        return self.backbone.encode(input_ids, attention_mask=attention_mask,
+                                    output_hidden_states=output_hidden_states)
+
+    def decode(self, decoder_input_ids, encoder_hidden_states, encoder_attention_mask=None,
+               decoder_attention_mask=None, past_key_values=None, use_cache=False,
+               output_hidden_states=False) -> ModelOutput:
+        out = self.backbone.decode(decoder_input_ids, encoder_hidden_states,
+                                   encoder_attention_mask=encoder_attention_mask,
+                                   decoder_attention_mask=decoder_attention_mask, past_key_values=past_key_values,
+                                   use_cache=use_cache, output_hidden_states=output_hidden_states)
+        return self._finish(out, None)
+
+
+def _node(cfg: Any, key: str) -> Optional[DictConfig]:
+    node = cfg.get(key) if isinstance(cfg, DictConfig) else getattr(cfg, key, None)
+    return None if node is None else OmegaConf.create(OmegaConf.to_container(node, resolve=True))
+
+
+def build_model(cfg: Any, vocab_size: Optional[int] = None, num_labels: Optional[int] = None) -> TaskModel:
+    """Build backbone (cfg.model) and head (cfg.head, optional) through the registries.
+
+    vocab_size: the tokenizer's vocabulary size, used when cfg.model.vocab_size is null.
+    num_labels: for classification heads; defaults to len(cfg.labels) when the config records labels.
+    """
+    from framework.plugins import registries
+
+    regs = registries()
+    model_node = _node(cfg, "model")
+    if model_node is None:
+        raise ConfigError("the config has no 'model' node", hint="choose one: model=gpt_tiny, model=bert_tiny, ...")
+    if "vocab_size" in model_node:
+        if model_node.vocab_size is None:
+            if vocab_size is None:
+                raise ConfigError("model.vocab_size is null and no tokenizer vocabulary size was given",
+                                  hint="set model.vocab_size=N or build the model together with its tokenizer")
+            model_node.vocab_size = int(vocab_size)
+        elif vocab_size is not None and vocab_size > model_node.vocab_size:
+            raise ConfigError(
+                f"the tokenizer has {vocab_size} tokens but model.vocab_size is {model_node.vocab_size}",
+                hint=f"set model.vocab_size={vocab_size} (or null to take it from the tokenizer)")
+    backbone = regs.architecture.get(str(model_node.name)).build_fn()(model_node)
+    head_node = _node(cfg, "head")
+    head = None
+    if head_node is not None:
+        labels = cfg.get("labels") if hasattr(cfg, "get") else None
+        if num_labels is None and labels:
+            num_labels = len(labels)
+        head = regs.head.get(str(head_node.name)).build_fn()(head_node, backbone, num_labels=num_labels)
+    return TaskModel(backbone, head)

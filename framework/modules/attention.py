@@ -1,0 +1,86 @@
+"""Multi-head attention on `torch.nn.functional.scaled_dot_product_attention`.
+
+Self-attention uses one fused QKV projection; cross-attention projects queries from the decoder and
+keys/values (fused) from the encoder output. Relative position biases and padding/causal masks arrive
+as one additive `bias` computed once per forward by the model and shared by all layers.
+A cache entry is the tuple (keys, values), each [B, heads, positions, head_dim].
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+KVCache = tuple[torch.Tensor, torch.Tensor]
+
+
+class Attention(nn.Module):
+    def __init__(
+        self,
+        hidden_size: int,
+        num_heads: int,
+        head_dim: Optional[int] = None,
+        *,
+        bias: bool = True,
+        scale: Optional[float] = None,
+        cross: bool = False,
+        dropout: float = 0.0,
+    ):
+        """scale: multiplies q.k; None means 1/sqrt(head_dim), T5 uses 1.0."""
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = head_dim or hidden_size // num_heads
+        self.scale = scale
+        self.cross = cross
+        self.dropout = dropout
+        inner = self.num_heads * self.head_dim
+        if cross:
+            self.q = nn.Linear(hidden_size, inner, bias=bias)
+            self.kv = nn.Linear(hidden_size, 2 * inner, bias=bias)
+        else:
+            self.qkv = nn.Linear(hidden_size, 3 * inner, bias=bias)
+        self.out = nn.Linear(inner, hidden_size, bias=bias)
+
+    def _split(self, x: torch.Tensor, parts: int) -> torch.Tensor:
+        b, n, _ = x.shape  # [B, N, parts*H*D] -> [parts, B, H, N, D]
+        return x.view(b, n, parts, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        *,
+        bias: Optional[torch.Tensor] = None,
+        is_causal: bool = False,
+        memory: Optional[torch.Tensor] = None,
+        cache: Optional[KVCache] = None,
+        use_cache: bool = False,
+    ) -> tuple[torch.Tensor, Optional[KVCache]]:
+        """x: [B, L, hidden]; memory: encoder output for cross-attention (ignored when its keys/values are cached).
+
+        Returns the output [B, L, hidden] and the new cache entry (None unless use_cache).
+        """
+        b, n, _ = x.shape
+        if self.cross:
+            q = self._split(self.q(x), 1)[0]
+            if cache is not None:  # encoder keys/values never change while decoding
+                k, v = cache
+            else:
+                k, v = self._split(self.kv(memory), 2).unbind(0)
+        else:
+            q, k, v = self._split(self.qkv(x), 3).unbind(0)
+            if cache is not None:
+                k = torch.cat([cache[0], k], dim=2)
+                v = torch.cat([cache[1], v], dim=2)
+        if bias is not None and bias.dtype != q.dtype:
+            bias = bias.to(q.dtype)
+        out = F.scaled_dot_product_attention(
+            q, k, v,
+            attn_mask=bias,
+            dropout_p=self.dropout if self.training else 0.0,
+            is_causal=is_causal and bias is None,
+            scale=self.scale,
+        )
+        out = out.transpose(1, 2).reshape(b, n, self.num_heads * self.head_dim)
+        return self.out(out), ((k, v) if use_cache else None)

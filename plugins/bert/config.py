@@ -1,0 +1,28 @@
+"""BERT encoder config (torch-free). Field names follow Hugging Face's BertConfig."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass
+class BertConfig:
+    """vocab_size: null takes the tokenizer's vocabulary size.
+    hidden_size / num_hidden_layers / num_attention_heads / intermediate_size: model shape.
+    hidden_act: feed-forward activation (gelu, gelu_new, relu, ...).
+    hidden_dropout_prob: dropout on embeddings and sublayer outputs; attention_probs_dropout_prob: on attention weights.
+    max_position_embeddings: learned absolute positions; type_vocab_size: segment embeddings (0 disables them).
+    layer_norm_eps: epsilon of every LayerNorm.
+    """
+
+    vocab_size: Optional[int] = None
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    layer_norm_eps: float = 1e-12

@@ -1,0 +1,55 @@
+"""BERT encoder, built from framework.modules."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from framework.modules import BackboneOutput, Embeddings, TransformerLayer, padding_bias
+
+
+class Bert(nn.Module):
+    kind = "encoder"
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.hidden_size = cfg.hidden_size
+        self.vocab_size = cfg.vocab_size
+        self.embeddings = Embeddings(
+            cfg.vocab_size, cfg.hidden_size,
+            max_positions=cfg.max_position_embeddings, type_vocab_size=cfg.type_vocab_size,
+            norm=nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps), dropout=cfg.hidden_dropout_prob,
+        )
+        self.layers = nn.ModuleList(
+            TransformerLayer(
+                cfg.hidden_size, cfg.num_attention_heads, cfg.intermediate_size,
+                act=cfg.hidden_act, norm="layer", eps=cfg.layer_norm_eps, pre_norm=False,
+                dropout=cfg.hidden_dropout_prob, attn_dropout=cfg.attention_probs_dropout_prob,
+            )
+            for _ in range(cfg.num_hidden_layers)
+        )
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.word
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
+                token_type_ids: Optional[torch.Tensor] = None, output_hidden_states: bool = False) -> BackboneOutput:
+        x = self.embeddings(input_ids, token_type_ids)
+        bias = padding_bias(attention_mask, x.dtype)
+        states = [x] if output_hidden_states else None
+        for layer in self.layers:
+            x, _ = layer(x, bias=bias)
+            if states is not None:
+                states.append(x)
+        return BackboneOutput(x, tuple(states) if states is not None else None)
+
+
+def build(cfg) -> Bert:
+    """Build a BERT encoder.
+
+    Hyperparameters (cfg fields): vocab_size, hidden_size, num_hidden_layers, num_attention_heads,
+    intermediate_size, hidden_act, hidden_dropout_prob, attention_probs_dropout_prob,
+    max_position_embeddings, type_vocab_size, layer_norm_eps.
+    """
+    return Bert(cfg)

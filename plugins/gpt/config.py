@@ -1,0 +1,30 @@
+"""GPT-2 decoder config (torch-free). Field names follow Hugging Face's GPT2Config."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass
+class GPTConfig:
+    """vocab_size: null takes the tokenizer's vocabulary size.
+    n_positions: learned absolute positions (the longest context); n_embd / n_layer / n_head: model shape.
+    n_inner: feed-forward size, null means 4 * n_embd. activation_function: gelu_new (GPT-2), gelu, relu, ...
+    resid_pdrop / embd_pdrop / attn_pdrop: dropout on sublayer outputs, embeddings and attention weights.
+    layer_norm_epsilon: epsilon of every LayerNorm.
+    scale_attn_weights: divide scores by sqrt(head_dim); scale_attn_by_inverse_layer_idx: also by (layer index + 1).
+    """
+
+    vocab_size: Optional[int] = None
+    n_positions: int = 1024
+    n_embd: int = 768
+    n_layer: int = 12
+    n_head: int = 12
+    n_inner: Optional[int] = None
+    activation_function: str = "gelu_new"
+    resid_pdrop: float = 0.1
+    embd_pdrop: float = 0.1
+    attn_pdrop: float = 0.1
+    layer_norm_epsilon: float = 1e-5
+    scale_attn_weights: bool = True
+    scale_attn_by_inverse_layer_idx: bool = False

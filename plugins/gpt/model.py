@@ -1,0 +1,69 @@
+"""GPT-2 decoder, built from framework.modules."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from framework.modules import BackboneOutput, Embeddings, TransformerLayer, attention_bias
+
+
+class GPT(nn.Module):
+    kind = "decoder"
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.hidden_size = cfg.n_embd
+        self.vocab_size = cfg.vocab_size
+        self.max_positions = cfg.n_positions
+        head_dim = cfg.n_embd // cfg.n_head
+        self.embeddings = Embeddings(cfg.vocab_size, cfg.n_embd, max_positions=cfg.n_positions, dropout=cfg.embd_pdrop)
+        self.layers = nn.ModuleList()
+        for i in range(cfg.n_layer):
+            scale = head_dim ** -0.5 if cfg.scale_attn_weights else 1.0
+            if cfg.scale_attn_by_inverse_layer_idx:
+                scale /= i + 1
+            self.layers.append(TransformerLayer(
+                cfg.n_embd, cfg.n_head, cfg.n_inner or 4 * cfg.n_embd,
+                act=cfg.activation_function, norm="layer", eps=cfg.layer_norm_epsilon, pre_norm=True,
+                attn_scale=scale, dropout=cfg.resid_pdrop, attn_dropout=cfg.attn_pdrop,
+            ))
+        self.final_norm = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_epsilon)
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.word
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
+                past_key_values=None, use_cache: bool = False, output_hidden_states: bool = False,
+                position_ids: Optional[torch.Tensor] = None) -> BackboneOutput:
+        """attention_mask covers the cached positions too: [B, past + L]. position_ids [B, L] defaults to
+        past + arange(L) (pass them for left-padded prompts)."""
+        past = past_key_values[0][0].shape[2] if past_key_values else 0
+        n = input_ids.shape[1]
+        x = self.embeddings(input_ids, past_length=past, position_ids=position_ids)
+        bias, is_causal = attention_bias(attention_mask, n, past + n, causal=True, dtype=x.dtype, device=x.device)
+        states = [x] if output_hidden_states else None
+        cache = [] if use_cache else None
+        for i, layer in enumerate(self.layers):
+            x, entry = layer(x, bias=bias, is_causal=is_causal,
+                             cache=past_key_values[i] if past_key_values else None, use_cache=use_cache)
+            if cache is not None:
+                cache.append(entry)
+            if states is not None:
+                states.append(x)
+        x = self.final_norm(x)
+        if states is not None:
+            states[-1] = x  # like GPT-2: the last hidden state is the normed one
+        return BackboneOutput(x, tuple(states) if states is not None else None,
+                              tuple(cache) if cache is not None else None)
+
+
+def build(cfg) -> GPT:
+    """Build a GPT-2 decoder.
+
+    Hyperparameters (cfg fields): vocab_size, n_positions, n_embd, n_layer, n_head, n_inner,
+    activation_function, resid_pdrop, embd_pdrop, attn_pdrop, layer_norm_epsilon,
+    scale_attn_weights, scale_attn_by_inverse_layer_idx.
+    """
+    return GPT(cfg)

@@ -1,0 +1,47 @@
+"""Head configs (torch-free). One dataclass per head; register it in plugins/heads/__init__.py."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass
+class LMHeadConfig:
+    """Language-model head: hidden states -> vocabulary logits (BERT MLM, GPT-2 CLM, T5).
+
+    tie_word_embeddings: reuse the backbone's input embedding matrix as the output projection.
+    transform: BERT's prediction transform (dense, activation, LayerNorm) before the projection;
+    transform_act / layer_norm_eps configure it.
+    bias: a learned output bias per vocabulary entry (BERT).
+    rescale: multiply hidden states by hidden_size**-0.5 first (original T5 with tied embeddings).
+    """
+
+    tie_word_embeddings: bool = True
+    transform: bool = False
+    transform_act: str = "gelu"
+    layer_norm_eps: float = 1e-12
+    bias: bool = False
+    rescale: bool = False
+
+
+@dataclass
+class SequenceClassificationHeadConfig:
+    """pooling: cls | mean | last. pooler: BERT's dense+tanh pooler. num_labels: null reads it from the data."""
+
+    pooling: str = "cls"
+    dropout: float = 0.1
+    pooler: bool = False
+    num_labels: Optional[int] = None
+
+
+@dataclass
+class TokenClassificationHeadConfig:
+    """A linear layer per token. num_labels: null reads it from the data."""
+
+    dropout: float = 0.1
+    num_labels: Optional[int] = None
+
+
+@dataclass
+class QAHeadConfig:
+    """Extractive QA: start and end logits per token."""

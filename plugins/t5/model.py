@@ -1,0 +1,120 @@
+"""T5 encoder-decoder, built from framework.modules."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from framework.errors import ConfigError
+from framework.modules import (BackboneOutput, RMSNorm, RelativePositionBias, TransformerLayer, activation,
+                               attention_bias, padding_bias)
+
+
+def parse_feed_forward_proj(value: str) -> tuple[str, bool]:
+    """"relu" -> ("relu", False); "gated-gelu" -> ("gelu_new", True), as in the reference implementation."""
+    parts = value.split("-")
+    if len(parts) > 2 or (len(parts) == 2 and parts[0] != "gated"):
+        raise ConfigError(f"invalid model.feed_forward_proj {value!r}",
+                          hint="use ACT or gated-ACT, e.g. relu, gated-gelu, gated-silu")
+    act = "gelu_new" if value == "gated-gelu" else parts[-1]
+    activation(act)  # unknown activation -> clear error now, not at the first forward
+    return act, len(parts) == 2
+
+
+class T5Stack(nn.Module):
+    """The encoder (bidirectional) or the decoder (causal, with cross-attention)."""
+
+    def __init__(self, cfg, num_layers: int, decoder: bool):
+        super().__init__()
+        act, gated = parse_feed_forward_proj(cfg.feed_forward_proj)
+        self.decoder = decoder
+        self.relative_bias = RelativePositionBias(cfg.num_heads, cfg.relative_attention_num_buckets,
+                                                  cfg.relative_attention_max_distance, bidirectional=not decoder)
+        self.layers = nn.ModuleList(
+            TransformerLayer(
+                cfg.d_model, cfg.num_heads, cfg.d_ff, head_dim=cfg.d_kv, act=act, gated=gated, bias=False,
+                norm="rms", eps=cfg.layer_norm_epsilon, pre_norm=True, cross_attention=decoder,
+                attn_scale=1.0, dropout=cfg.dropout_rate, attn_dropout=cfg.dropout_rate, ffn_dropout=cfg.dropout_rate,
+            )
+            for _ in range(num_layers)
+        )
+        self.final_norm = RMSNorm(cfg.d_model, eps=cfg.layer_norm_epsilon)
+        self.dropout = nn.Dropout(cfg.dropout_rate)
+
+    def forward(self, x, attention_mask=None, memory=None, memory_mask=None, past_key_values=None,
+                use_cache=False, output_hidden_states=False) -> BackboneOutput:
+        past = past_key_values[0][0].shape[2] if past_key_values else 0
+        n = x.shape[1]
+        # the position bias (computed once, shared by all layers) carries the padding/causal mask too
+        bias = self.relative_bias(n, past + n, past)
+        mask, _ = attention_bias(attention_mask, n, past + n, causal=self.decoder, dtype=x.dtype, device=x.device)
+        if self.decoder and mask is None and n > 1:  # is_causal cannot combine with a bias: build it
+            mask, _ = attention_bias(torch.ones(1, past + n, device=x.device), n, past + n, causal=True,
+                                     dtype=x.dtype, device=x.device)
+        bias = bias if mask is None else bias + mask
+        memory_bias = padding_bias(memory_mask, x.dtype) if self.decoder else None
+        x = self.dropout(x)
+        states = [x] if output_hidden_states else None
+        cache = [] if use_cache else None
+        for i, layer in enumerate(self.layers):
+            x, entry = layer(x, bias=bias, memory=memory, memory_bias=memory_bias,
+                             cache=past_key_values[i] if past_key_values else None, use_cache=use_cache)
+            if cache is not None:
+                cache.append(entry)
+            if states is not None:
+                states.append(x)
+        x = self.dropout(self.final_norm(x))
+        if states is not None:
+            states[-1] = x
+        return BackboneOutput(x, tuple(states) if states is not None else None,
+                              tuple(cache) if cache is not None else None)
+
+
+class T5(nn.Module):
+    kind = "encoder-decoder"
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.hidden_size = cfg.d_model
+        self.vocab_size = cfg.vocab_size
+        self.decoder_start_token_id = cfg.decoder_start_token_id
+        self.shared = nn.Embedding(cfg.vocab_size, cfg.d_model)  # encoder and decoder inputs share it
+        self.encoder = T5Stack(cfg, cfg.num_layers, decoder=False)
+        self.decoder = T5Stack(cfg, cfg.num_decoder_layers or cfg.num_layers, decoder=True)
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.shared
+
+    def encode(self, input_ids, attention_mask=None, output_hidden_states=False) -> BackboneOutput:
+        return self.encoder(self.shared(input_ids), attention_mask, output_hidden_states=output_hidden_states)
+
+    def decode(self, decoder_input_ids, encoder_hidden_states, encoder_attention_mask=None,
+               decoder_attention_mask=None, past_key_values=None, use_cache=False,
+               output_hidden_states=False) -> BackboneOutput:
+        """decoder_attention_mask covers cached positions too: [B, past + T]."""
+        out = self.decoder(self.shared(decoder_input_ids), decoder_attention_mask, encoder_hidden_states,
+                           encoder_attention_mask, past_key_values, use_cache, output_hidden_states)
+        out.encoder_last_hidden_state = encoder_hidden_states
+        return out
+
+    def forward(self, input_ids, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
+                past_key_values=None, use_cache=False, output_hidden_states=False,
+                encoder_hidden_states: Optional[torch.Tensor] = None) -> BackboneOutput:
+        if encoder_hidden_states is None:
+            enc = self.encode(input_ids, attention_mask, output_hidden_states)
+            encoder_hidden_states = enc.last_hidden_state
+        if decoder_input_ids is None:
+            decoder_input_ids = input_ids.new_full((input_ids.shape[0], 1), self.decoder_start_token_id)
+        return self.decode(decoder_input_ids, encoder_hidden_states, attention_mask, decoder_attention_mask,
+                           past_key_values, use_cache, output_hidden_states)
+
+
+def build(cfg) -> T5:
+    """Build a T5 encoder-decoder.
+
+    Hyperparameters (cfg fields): vocab_size, d_model, d_kv, d_ff, num_layers, num_decoder_layers, num_heads,
+    relative_attention_num_buckets, relative_attention_max_distance, dropout_rate, layer_norm_epsilon,
+    feed_forward_proj, decoder_start_token_id.
+    """
+    return T5(cfg)
