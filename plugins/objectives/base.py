@@ -23,6 +23,13 @@ class Objective:
     def loss(self, output, batch: dict) -> torch.Tensor:
         raise NotImplementedError
 
+    def count_targets(self, batch: dict) -> torch.Tensor:
+        """How many predictions the loss averages over (weights the loss across batches)."""
+        labels = batch.get("labels")
+        if labels is None:
+            return torch.tensor(batch["input_ids"].size(0), device=batch["input_ids"].device)
+        return (labels != IGNORE_INDEX).sum()
+
     def inputs(self, batch: dict) -> dict:
         return {k: batch[k] for k in self.model_inputs if k in batch and batch[k] is not None}
 
@@ -47,9 +54,9 @@ def vocab_size(tokenizer) -> int:
 
 
 def special_ids(tokenizer) -> list[int]:
-    ids = getattr(tokenizer, "all_special_ids", None)
+    ids = getattr(tokenizer, "special_ids", None)
     if ids is None:
-        ids = [getattr(tokenizer, f"{n}_token_id", None) for n in ("pad", "cls", "sep", "mask", "bos", "eos", "unk")]
+        ids = [getattr(tokenizer, f"{n}_id", None) for n in ("pad", "cls", "sep", "mask", "bos", "eos", "unk")]
     return sorted({int(i) for i in ids if i is not None})
 
 

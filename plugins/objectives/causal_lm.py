@@ -19,6 +19,9 @@ class CausalLM(Objective):
             batch = {**batch, "labels": labels}
         return batch
 
+    def count_targets(self, batch):
+        return (batch["labels"][:, 1:] != IGNORE_INDEX).sum()
+
     def loss(self, output, batch):
         # logits at t predict the label at t+1
         return cross_entropy(output.logits[:, :-1], batch["labels"][:, 1:], self.label_smoothing)

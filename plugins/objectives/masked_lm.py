@@ -25,7 +25,7 @@ def word_start_table(tokenizer, size: int) -> torch.Tensor | None:
 
 
 def _sentencepiece_style(tokenizer) -> bool:
-    return getattr(tokenizer, "kind", None) in ("sentencepiece", "unigram", "bpe", "byte_bpe")
+    return getattr(tokenizer, "name", None) in ("sentencepiece", "bpe", "byte_bpe")
 
 
 class MaskedLM(Objective):

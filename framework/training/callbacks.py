@@ -1,0 +1,72 @@
+"""Callbacks: tokens/s in the progress bar, and nlpf checkpoints (last and best) in RUN_DIR/checkpoints/."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytorch_lightning as pl
+import torch
+
+
+class TokensPerSecond(pl.Callback):
+    """Counts real (non-padding) tokens on the device and shows throughput every `every` steps."""
+
+    def __init__(self, every: int = 10):
+        self.every = max(int(every), 1)
+        self._tokens = None
+        self._start = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        mask = batch.get("attention_mask") if isinstance(batch, dict) else None
+        count = mask.sum() if mask is not None else torch.tensor(batch["input_ids"].numel())
+        self._tokens = count if self._tokens is None else self._tokens + count
+        if self._start is None:
+            self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if (batch_idx + 1) % self.every:
+            return
+        elapsed = time.perf_counter() - self._start
+        tokens = float(self._tokens) * trainer.world_size  # one host sync per `every` steps
+        pl_module.log("train/tokens_per_s", tokens / max(elapsed, 1e-9), prog_bar=True, on_step=True, on_epoch=False)
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._tokens, self._start = None, None
+
+
+class NlpfCheckpoint(pl.Callback):
+    """Writes self-describing checkpoints with `save(directory, step)`: `best` whenever the monitored metric
+    improves at a validation, `last` at the end of training (and after every validation)."""
+
+    def __init__(self, directory: str | Path, save: Callable[[Path, int], None], monitor: str, mode: str):
+        self.directory = Path(directory)
+        self.save, self.monitor, self.mode = save, monitor, mode
+        self.best: float | None = None
+
+    def _improved(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        return value > self.best if self.mode == "max" else value < self.best
+
+    def on_validation_end(self, trainer, pl_module):
+        if trainer.sanity_checking:
+            return
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is None:
+            return
+        value = float(value)
+        if self._improved(value):
+            self.best = value
+            if trainer.is_global_zero:
+                self.save(self.directory / "best", trainer.global_step)
+
+    def on_train_end(self, trainer, pl_module):
+        if trainer.is_global_zero:
+            self.save(self.directory / "last", trainer.global_step)
+
+    def state_dict(self):
+        return {"best": self.best}
+
+    def load_state_dict(self, state_dict):
+        self.best = state_dict.get("best")

@@ -1,0 +1,89 @@
+"""The LightningModule: a TaskModel (backbone + head) trained with an objective; metrics by task."""
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+
+from framework.metrics import TaskMetrics
+from framework.training.optim import build_optimizer, build_scheduler
+
+# metric that picks the best checkpoint and drives early stopping, per task: (name, mode)
+MONITOR = {
+    "classification": ("val/accuracy", "max"),
+    "token_classification": ("val/entity_f1", "max"),
+    "qa": ("val/f1", "max"),
+    "lm": ("val/loss", "min"),
+    "seq2seq": ("val/loss", "min"),
+}
+
+
+def monitor_for(task: str, labels) -> tuple[str, str]:
+    if task in ("classification", "token_classification") and not labels:
+        return "val/loss", "min"
+    return MONITOR.get(task, ("val/loss", "min"))
+
+
+class TrainModule(pl.LightningModule):
+    def __init__(self, cfg, model: torch.nn.Module, objective, labels: list[str] | None = None):
+        super().__init__()
+        self.cfg, self.model, self.objective = cfg, model, objective
+        self.labels = list(labels or [])
+        kwargs = {"max_answer_length": objective.max_answer_length} if objective.task == "qa" else {}
+        self.val_metrics = TaskMetrics(objective.task, self.labels, **kwargs)
+        self.test_metrics = TaskMetrics(objective.task, self.labels, **kwargs)
+        self.on_nan = str(cfg.trainer.on_nan)
+
+    def forward(self, batch: dict):
+        return self.model(**self.objective.inputs(batch))
+
+    def _step(self, batch: dict):
+        batch = self.objective.prepare(batch)
+        output = self(batch)
+        return batch, output, self.objective.loss(output, batch)
+
+    def training_step(self, batch, batch_idx):
+        batch, output, loss = self._step(batch)
+        if not torch.isfinite(loss):
+            if self.on_nan == "skip":
+                self.print(f"warning: non-finite loss at step {self.global_step}, batch skipped")
+                return None
+            from framework.errors import NlpfError
+
+            raise NlpfError(
+                f"the training loss became {loss.item()} at step {self.global_step}",
+                hint="lower optim.lr, set trainer.gradient_clip_val=1.0 or precision=bf16-mixed instead of 16-mixed; "
+                "trainer.on_nan=skip skips such batches",
+            )
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=batch["input_ids"].size(0))
+        return loss
+
+    def _eval_step(self, batch, metrics: TaskMetrics):
+        batch, output, loss = self._step(batch)
+        metrics.update(output.logits, batch, loss, self.objective.count_targets(batch))
+
+    def validation_step(self, batch, batch_idx):
+        self._eval_step(batch, self.val_metrics)
+
+    def test_step(self, batch, batch_idx):
+        self._eval_step(batch, self.test_metrics)
+
+    def _log_metrics(self, metrics: TaskMetrics, prefix: str) -> dict[str, float]:
+        values = metrics.compute()
+        metrics.reset()
+        self.log_dict({f"{prefix}/{k}": v for k, v in values.items()}, prog_bar=prefix == "val", sync_dist=False)
+        return values
+
+    def on_validation_epoch_end(self):
+        if not self.trainer.sanity_checking:
+            self._log_metrics(self.val_metrics, "val")
+        else:
+            self.val_metrics.reset()
+
+    def on_test_epoch_end(self):
+        self.test_results = self._log_metrics(self.test_metrics, "test")
+
+    def configure_optimizers(self):
+        optimizer = build_optimizer(self.model, self.cfg.optim)
+        total = int(self.trainer.estimated_stepping_batches)
+        scheduler = build_scheduler(optimizer, self.cfg.optim, total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

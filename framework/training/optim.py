@@ -1,0 +1,64 @@
+"""Optimizers and learning-rate schedules from `cfg.optim`."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from framework.errors import ConfigError, did_you_mean
+
+OPTIMIZERS = ("adamw", "adam", "sgd", "adafactor")
+SCHEDULERS = ("constant", "linear", "cosine")
+
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Decay matrices only: biases, norms and embeddings' LayerNorm weights (1-d tensors) are not decayed."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.dim() >= 2 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build_optimizer(model: torch.nn.Module, optim) -> torch.optim.Optimizer:
+    """AdamW, Adam, SGD (with momentum) or Adafactor from `optim.name`, `optim.lr`, `optim.weight_decay`,
+    `optim.betas`, `optim.eps`, `optim.momentum`."""
+    name = str(optim.name).lower()
+    groups = parameter_groups(model, float(optim.weight_decay))
+    lr = float(optim.lr)
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, betas=tuple(optim.betas), eps=float(optim.eps))
+    if name == "adam":
+        return torch.optim.Adam(groups, lr=lr, betas=tuple(optim.betas), eps=float(optim.eps))
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=float(optim.momentum))
+    if name == "adafactor":
+        return torch.optim.Adafactor(groups, lr=lr, eps=(None, 1e-3))
+    raise ConfigError(f"unknown optimizer optim.name='{optim.name}'." + did_you_mean(name, OPTIMIZERS),
+                      hint=f"choose one of {', '.join(OPTIMIZERS)}")
+
+
+def lr_lambda(total_steps: int, warmup_steps: int, schedule: str, min_ratio: float = 0.0):
+    """Multiplier of the peak learning rate at each optimizer step: linear warmup, then constant,
+    linear decay or cosine decay down to `min_ratio`."""
+    if schedule not in SCHEDULERS:
+        raise ConfigError(f"unknown optim.scheduler='{schedule}'." + did_you_mean(schedule, SCHEDULERS),
+                          hint=f"choose one of {', '.join(SCHEDULERS)}")
+    total_steps = max(total_steps, 1)
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / (warmup_steps + 1)
+        if schedule == "constant":
+            return 1.0
+        progress = min((step - warmup_steps) / max(total_steps - warmup_steps, 1), 1.0)
+        decay = 1.0 - progress if schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
+        return min_ratio + (1.0 - min_ratio) * decay
+
+    return factor
+
+
+def build_scheduler(optimizer, optim, total_steps: int):
+    warmup = int(optim.warmup_steps) or int(round(float(optim.warmup_ratio) * total_steps))
+    fn = lr_lambda(total_steps, warmup, str(optim.scheduler), float(optim.min_lr_ratio))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, fn)

@@ -1,0 +1,85 @@
+import math
+
+import pytest
+import torch
+
+from framework.metrics import EntityF1, SpanMatch, TaskMetrics, best_spans, bleu, chrf
+
+TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+ID = {t: i for i, t in enumerate(TAGS)}
+
+
+def entity_f1(gold, pred):
+    m = EntityF1(TAGS)
+    for g, p in zip(gold, pred):
+        m.update(torch.tensor([[ID[t] for t in p]]), torch.tensor([[ID[t] for t in g]]))
+    return {k: float(v) for k, v in m.compute().items()}
+
+
+def test_entity_f1_exact_spans_and_types():
+    gold = [["B-PER", "I-PER", "O", "B-LOC"]]
+    assert entity_f1(gold, gold)["entity_f1"] == 1.0
+    # wrong end -> the PER entity is wrong; LOC right: P = R = 1/2
+    r = entity_f1(gold, [["B-PER", "O", "O", "B-LOC"]])
+    assert r["entity_precision"] == 0.5 and r["entity_recall"] == 0.5
+    # wrong type -> nothing right
+    assert entity_f1(gold, [["B-LOC", "I-LOC", "O", "B-PER"]])["entity_f1"] == 0.0
+
+
+def test_entity_f1_seqeval_semantics_for_stray_i_tags():
+    # seqeval (default mode): I-X after O starts an entity; I-Y after I-X starts a new one
+    gold = [["O", "B-LOC", "I-LOC", "O"]]
+    assert entity_f1(gold, [["O", "I-LOC", "I-LOC", "O"]])["entity_f1"] == 1.0
+    r = entity_f1([["B-PER", "I-PER", "I-PER"]], [["B-PER", "I-PER", "I-LOC"]])
+    assert r["entity_precision"] == 0.0 and r["entity_recall"] == 0.0
+    # B-X B-X is two entities, matching seqeval: gold 1 entity, predicted 2, none right
+    r = entity_f1([["B-PER", "I-PER"]], [["B-PER", "B-PER"]])
+    assert (r["entity_precision"], r["entity_recall"]) == (0.0, 0.0)
+
+
+def test_entity_f1_skips_subtoken_positions_and_accumulates():
+    m = EntityF1(TAGS)
+    # -100 marks sub-tokens: the word sequence is B-PER I-PER, so the prediction at -100 positions is ignored
+    gold = torch.tensor([[1, -100, 2, 0], [3, 0, 0, -100]])
+    pred = torch.tensor([[1, 3, 2, 0], [3, 0, 1, 4]])
+    m.update(pred, gold)
+    out = m.compute()
+    # entities: gold PER(0-1), LOC ; pred PER(0-1), LOC, PER(row 2 word 2) -> P 2/3, R 1
+    assert math.isclose(float(out["entity_precision"]), 2 / 3, rel_tol=1e-6)
+    assert float(out["entity_recall"]) == 1.0
+    assert math.isclose(float(out["entity_f1"]), 0.8, rel_tol=1e-6)
+
+
+def test_span_match_and_decoding():
+    logits = torch.full((2, 8, 2), -5.0)
+    logits[0, 2, 0], logits[0, 4, 1] = 5, 5
+    logits[1, 6, 0], logits[1, 1, 1] = 5, 4  # end before start is not allowed
+    start, end = best_spans(logits, max_answer_length=30)
+    assert start[0].item() == 2 and end[0].item() == 4
+    assert end[1].item() >= start[1].item()
+    m = SpanMatch()
+    m.update(torch.tensor([2, 0]), torch.tensor([4, 1]), torch.tensor([2, 1]), torch.tensor([4, 3]))
+    out = m.compute()
+    assert float(out["exact_match"]) == 0.5
+    # second: overlap 1 token, precision 1/2, recall 1/3 -> F1 0.4
+    assert math.isclose(float(out["f1"]), (1 + 0.4) / 2, rel_tol=1e-6)
+
+
+def test_task_metrics_classification_and_perplexity():
+    m = TaskMetrics("classification", ["ham", "spam"])
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 3.0]])
+    m.update(logits, {"labels": torch.tensor([0, 1, 1, 1])}, torch.tensor(0.5), torch.tensor(4))
+    out = m.compute()
+    assert out["accuracy"] == 0.75
+    assert math.isclose(out["f1_spam"], 0.8, rel_tol=1e-6)  # P 1, R 2/3
+    assert math.isclose(out["macro_f1"], (2 / 3 + 0.8) / 2, rel_tol=1e-6)
+    lm = TaskMetrics("lm")
+    lm.update(None, {}, torch.tensor(1.0), torch.tensor(10))
+    lm.update(None, {}, torch.tensor(3.0), torch.tensor(30))
+    assert math.isclose(lm.compute()["perplexity"], math.exp(2.5), rel_tol=1e-5)
+
+
+def test_bleu_and_chrf():
+    assert bleu(["the cat sat on the mat"], ["the cat sat on the mat"]) == pytest.approx(100.0)
+    assert bleu(["a dog"], ["the cat sat on the mat"]) == 0.0
+    assert 0 < chrf(["the cat sat on a mat"], ["the cat sat on the mat"]) < 100
