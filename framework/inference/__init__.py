@@ -1,0 +1,1 @@
+"""Inference: generation, scoring and n-best rescoring, predictions (see docs/inference.md)."""

@@ -1,0 +1,306 @@
+"""The inference methods of `framework.load(path)`: predict, generate, score, rescore.
+
+`InferenceMixin` needs `self.model` (a TaskModel), `self.tokenizer` and `self.config` (the
+checkpoint's resolved config); `framework.pipeline.Pipeline` inherits it.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
+
+import torch
+
+from framework.errors import NlpfError
+from framework.inference.generation import Generation, generate_ids, resolve_options
+from framework.inference.options import GenerationOptions
+
+# head / objective name -> task
+_TASK_NAMES = {
+    "lm": "lm", "causal_lm": "lm", "masked_lm": "mlm", "seq2seq": "seq2seq", "span_corruption": "seq2seq",
+    "sequence_classification": "classification", "classification": "classification",
+    "token_classification": "token_classification", "qa": "qa",
+}
+
+
+def _node_name(config, key: str) -> Optional[str]:
+    node = config.get(key) if hasattr(config, "get") else getattr(config, key, None)
+    if node is None:
+        return None
+    return node.get("name") if hasattr(node, "get") else getattr(node, "name", None)
+
+
+class InferenceMixin:
+    model: Any
+    tokenizer: Any
+    config: Any
+
+    # ------------------------------------------------------------ what the checkpoint is
+
+    @property
+    def kind(self) -> str:
+        """encoder | decoder | encoder-decoder."""
+        model = self.model
+        for obj in (model, getattr(model, "backbone", None)):
+            kind = getattr(obj, "kind", None)
+            if isinstance(kind, str):
+                return kind
+        raise NlpfError("cannot tell the architecture kind of this checkpoint's model")
+
+    @property
+    def task(self) -> str:
+        """lm | seq2seq | classification | token_classification | qa | mlm."""
+        for key in ("head", "objective"):
+            name = _node_name(self.config, key)
+            if name in _TASK_NAMES:
+                task = _TASK_NAMES[name]
+                if task == "lm" and self.kind == "encoder-decoder":
+                    return "seq2seq"
+                return task
+        return "seq2seq" if self.kind == "encoder-decoder" else "lm"
+
+    @property
+    def labels(self) -> Optional[list[str]]:
+        labels = self.config.get("labels") if hasattr(self.config, "get") else None
+        return [str(x) for x in labels] if labels else None
+
+    @property
+    def device(self) -> torch.device:
+        try:
+            return next(self.model.parameters()).device
+        except StopIteration:
+            return torch.device("cpu")
+
+    @property
+    def max_length(self) -> int:
+        value = self.config.get("max_length") if hasattr(self.config, "get") else None
+        return int(value) if value else 512
+
+    @property
+    def uses_token_types(self) -> bool:
+        tok = self.tokenizer
+        return getattr(tok, "template", None) == "cls_sep"
+
+    def _pad_id(self) -> int:
+        tok = self.tokenizer
+        for value in (tok.pad_id, tok.eos_id, 0):
+            if value is not None:
+                return value
+        return 0
+
+    def _eos_ids(self) -> list[int]:
+        ids = [self.tokenizer.eos_id] if self.tokenizer.eos_id is not None else []
+        model_node = self.config.get("model") if hasattr(self.config, "get") else None
+        extra = model_node.get("eos_token_id") if model_node is not None and hasattr(model_node, "get") else None
+        if isinstance(extra, int) and extra not in ids:
+            ids.append(extra)
+        return ids
+
+    def _decoder_start_id(self) -> Optional[int]:
+        model_node = self.config.get("model") if hasattr(self.config, "get") else None
+        start = model_node.get("decoder_start_token_id") if model_node is not None and hasattr(model_node, "get") else None
+        if start is not None:
+            return int(start)
+        return self.tokenizer.pad_id if self.tokenizer.pad_id is not None else self.tokenizer.bos_id
+
+    def _require(self, allowed: Sequence[str], what: str, hint: str) -> None:
+        if self.task not in allowed:
+            raise NlpfError(f"{what} needs a {' or '.join(allowed)} checkpoint; this one is a {self.task} model",
+                            hint=hint)
+
+    # ------------------------------------------------------------ predict
+
+    def predict(self, texts: Sequence[Any], batch_size: int = 32, **options) -> list[dict]:
+        """Labels for texts (classification), entity spans (token classification) or answers (QA).
+
+        `texts`: strings, or dicts (`{"text", "text_pair"}`, `{"tokens"}`, `{"question", "context"}`).
+        Returns one dict per input, in input order. `options`: see `predict_stream`.
+        """
+        return list(self.predict_stream(texts, batch_size=batch_size, **options))
+
+    def predict_stream(self, records: Iterable[Any], batch_size: int = 32, chunk_size: int = 1024,
+                       **options) -> Iterator[dict]:
+        """Like `predict` over an iterable, reading `chunk_size` records ahead; options: max_length, top_k,
+        max_answer_length, text_field, pair_field, question_field, context_field."""
+        from framework.inference.predict import Predictor
+
+        predictor = Predictor(self, self.task, batch_size=batch_size, **options)
+        records = ({"text": r} if isinstance(r, str) else r for r in records)
+        self.model.eval()
+        return predictor.run(records, chunk_size=chunk_size)
+
+    # ------------------------------------------------------------ generate
+
+    def _encode_prompts(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        tok = self.tokenizer
+        pad = self._pad_id()
+        if self.kind == "encoder-decoder":
+            rows = [e.ids for e in tok.encode_batch(list(prompts), add_special_tokens=True, max_length=self.max_length)]
+            left = False
+        else:
+            rows = [e.ids for e in tok.encode_batch(list(prompts), add_special_tokens=False)]
+            start = tok.bos_id if tok.bos_id is not None else tok.eos_id
+            rows = [r if r else ([start] if start is not None else [pad]) for r in rows]
+            left = True  # decoders continue from the last real token
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            span = slice(width - len(r), width) if left else slice(0, len(r))
+            ids[i, span] = torch.tensor(r, dtype=torch.long)
+            mask[i, span] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    def generate_tokens(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
+                        on_token: Optional[Callable[[int, int], None]] = None,
+                        stop_check=None, **options) -> list[list[Generation]]:
+        """Generate from token ids (decoder prompts left padded). Options as in `generate`."""
+        self._require(("lm", "seq2seq"), "generation", "use `predict` for classification, tagging and QA checkpoints")
+        o = resolve_options(**options)
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        self.model.eval()
+        return generate_ids(self.model, input_ids.to(self.device), attention_mask.to(self.device), o,
+                            self._eos_ids(), self.kind == "encoder-decoder", self._decoder_start_id(),
+                            on_token=on_token, stop_check=stop_check)
+
+    def generate(self, prompts: str | Sequence[str], batch_size: int = 8, details: bool = False,
+                 on_text: Optional[Callable[[str], None]] = None, **options) -> Any:
+        """Continue prompts (decoders) or transform sources (encoder-decoders, e.g. translation).
+
+        Args:
+            prompts: one string or a list of strings.
+            batch_size: prompts decoded together (left padded for decoders).
+            details: return `Generation` objects (token ids, score, finish reason, text) instead of strings.
+            on_text: called with each new piece of text of the first prompt as it is generated
+                (greedy and sampling only), for streaming.
+            options: `GenerationOptions` fields: strategy, max_new_tokens, min_new_tokens, do_sample,
+                temperature, top_k, top_p, repetition_penalty, num_beams, length_penalty, early_stopping,
+                num_return_sequences, stop (a string or list of strings), seed, use_cache.
+
+        Returns:
+            a string per prompt, or a list of `num_return_sequences` strings per prompt when it is > 1
+            (a single prompt string gives a single result rather than a list).
+        """
+        single = isinstance(prompts, str)
+        prompt_list = [prompts] if single else list(prompts)
+        o = resolve_options(**options)
+        stops = [s for s in o.stop if s]
+        results: list[list[Generation]] = []
+        for start in range(0, len(prompt_list), batch_size):
+            batch = prompt_list[start:start + batch_size]
+            ids, mask = self._encode_prompts(batch)
+            streamer = TextStream(self.tokenizer, on_text) if on_text is not None and start == 0 else None
+            stop_check = self._stop_checker(stops) if stops else None
+            results.extend(self.generate_tokens(ids, mask, on_token=streamer, stop_check=stop_check, **options))
+        for hyps in results:
+            for g in hyps:
+                g.text = self._cut_at_stop(self.tokenizer.decode(g.token_ids), stops)
+        if details:
+            out: Any = results
+        elif o.num_return_sequences > 1:
+            out = [[g.text for g in hyps] for hyps in results]
+        else:
+            out = [hyps[0].text for hyps in results]
+        return out[0] if single else out
+
+    def _stop_checker(self, stops: list[str]):
+        decode = self.tokenizer.decode
+        tail = max(len(s) for s in stops) + 16  # tokens enough to contain any stop string
+
+        def check(row: int, ids: list[int]) -> bool:
+            text = decode(ids[-tail:])
+            return any(s in text for s in stops)
+
+        return check
+
+    @staticmethod
+    def _cut_at_stop(text: str, stops: list[str]) -> str:
+        cut = min((text.find(s) for s in stops if s in text), default=-1)
+        return text if cut < 0 else text[:cut]
+
+    # ------------------------------------------------------------ score
+
+    def score(self, texts: str | Sequence[str], sources: Optional[Sequence[str]] = None, batch_size: int = 16,
+              tokens: bool = False) -> Any:
+        """Log-likelihood (natural log), token count and perplexity of each text under the LM.
+
+        For encoder-decoders each text is scored as the target given `sources[i]`.
+        With `tokens=True` the result also lists the tokens and their log-probabilities.
+        Returns a dict per text (one dict for a single string).
+        """
+        from framework.inference.scoring import score_decoder, score_seq2seq
+
+        self._require(("lm", "seq2seq"), "scoring", "scoring needs a language model (decoder or encoder-decoder)")
+        single = isinstance(texts, str)
+        text_list = [texts] if single else list(texts)
+        tok = self.tokenizer
+        self.model.eval()
+        if self.kind == "encoder-decoder":
+            if sources is None:
+                raise NlpfError("an encoder-decoder scores a target given a source, and no sources were given",
+                                hint='pass sources=[...] (CLI: JSONL lines with "source" and "target")')
+            src_rows = [e.ids for e in tok.encode_batch(list(sources), max_length=self.max_length)]
+            tgt_rows = [e.ids for e in tok.encode_batch(text_list, max_length=self.max_length)]
+            scorer = lambda idx: score_seq2seq(self.model, [src_rows[i] for i in idx], [tgt_rows[i] for i in idx],
+                                                self._pad_id(), self._decoder_start_id(), self.device)
+            lengths = [len(r) for r in tgt_rows]
+        else:
+            start = tok.bos_id if tok.bos_id is not None else tok.eos_id
+            rows = [e.ids for e in tok.encode_batch(text_list, add_special_tokens=False)]
+            context = 1
+            if start is not None:
+                rows = [[start] + r for r in rows]
+            rows = [r[-self.max_length:] for r in rows]
+            scorer = lambda idx: score_decoder(self.model, [rows[i] for i in idx], context, self._pad_id(), self.device)
+            lengths = [len(r) for r in rows]
+        from framework.inference.predict import by_length
+
+        results: list[Any] = [None] * len(text_list)
+        for batch in by_length(lengths, batch_size):
+            for i, s in zip(batch, scorer(batch)):
+                names = [tok.decode([t], skip_special_tokens=False) for t in s.token_ids] if tokens else None
+                results[i] = s.as_dict(names)
+        return results[0] if single else results
+
+    def rescore(self, nbest: Iterable[dict], lm_weight: float = 0.5, length_bonus: float = 0.0,
+                batch_size: int = 16) -> list[dict]:
+        """Re-rank n-best lists by first-pass score + lm_weight * LM log-likelihood + length_bonus * words.
+
+        `nbest`: dicts `{"id", "hypotheses": [{"text", "score"}, ...], "source"?}` (see
+        `framework.inference.scoring`). Returns them with hypotheses sorted best first.
+        """
+        from framework.inference.scoring import read_nbest, rerank
+
+        items = list(nbest)
+        for number, item in enumerate(items, 1):  # the same checks as the file reader
+            list(read_nbest([__import__("json").dumps(item)], where=f"n-best item {number}"))
+        texts = [h["text"] for item in items for h in item["hypotheses"]]
+        sources = [item.get("source", "") for item in items for _ in item["hypotheses"]]
+        if not texts:
+            return [rerank(item, [], lm_weight, length_bonus) for item in items]
+        scored = self.score(texts, sources=sources if self.kind == "encoder-decoder" else None, batch_size=batch_size)
+        out, k = [], 0
+        for item in items:
+            n = len(item["hypotheses"])
+            out.append(rerank(item, [s["log_likelihood"] for s in scored[k:k + n]], lm_weight, length_bonus))
+            k += n
+        return out
+
+
+class TextStream:
+    """Turns streamed token ids of row 0 into text pieces (waiting out incomplete UTF-8 sequences)."""
+
+    def __init__(self, tokenizer, on_text: Callable[[str], None]):
+        self.tokenizer, self.on_text = tokenizer, on_text
+        self.ids: list[int] = []
+        self.printed = 0
+
+    def __call__(self, row: int, token_id: int) -> None:
+        if row != 0:
+            return
+        self.ids.append(token_id)
+        text = self.tokenizer.decode(self.ids)
+        if text.endswith("\ufffd"):
+            return
+        if len(text) > self.printed:
+            self.on_text(text[self.printed:])
+            self.printed = len(text)

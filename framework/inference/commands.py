@@ -1,0 +1,196 @@
+"""`nlpf predict | generate | translate | score`: key=value arguments, JSONL or text out.
+
+Output files are written to a temporary file next to the target and renamed when complete, so an
+error never leaves half an output behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional, TextIO
+
+from framework.config import parse_into
+from framework.errors import NlpfError
+from framework.inference.options import GenerateArgs, GenerationOptions, PredictArgs, ScoreArgs
+
+
+@contextmanager
+def output_stream(path: Optional[str]) -> Iterator[TextIO]:
+    """stdout, or an atomically replaced file."""
+    if path is None or path == "-":
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    target = Path(path)
+    if target.parent and not target.parent.exists():
+        raise NlpfError(f"cannot write '{path}': the directory '{target.parent}' does not exist",
+                        hint="create the directory first or choose another output=")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=str(target.parent or "."))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _load(args):
+    import torch
+
+    import framework
+
+    if not args.ckpt:
+        raise NlpfError("no checkpoint given", hint="pass ckpt=PATH (a directory from `nlpf train` or `nlpf import hf`)")
+    if not Path(args.ckpt).is_dir():
+        raise NlpfError(f"checkpoint directory '{args.ckpt}' does not exist",
+                        hint="pass ckpt=PATH of a directory written by `nlpf train` or `nlpf import hf`")
+    pipe = framework.load(args.ckpt)
+    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+    if args.dtype not in dtypes:
+        from framework.errors import did_you_mean
+
+        raise NlpfError(f"unknown dtype '{args.dtype}'." + did_you_mean(args.dtype, dtypes), hint="dtype=float32|bfloat16")
+    pipe.model.to(device=args.device, dtype=dtypes[args.dtype]).eval()
+    return pipe
+
+
+def _jsonl(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False) + "\n"
+
+
+# ---------------------------------------------------------------- predict
+
+
+def predict(args: list[str], ctx) -> int:
+    """nlpf predict ckpt=PATH input=FILE|- [output=FILE] [batch_size=32] [format=auto] ..."""
+    from framework.inference.predict import detect_format, open_input, read_records
+
+    a: PredictArgs = parse_into(PredictArgs, args)
+    fmt = detect_format(a.input, a.format)
+    stream = open_input(a.input)
+    pipe = _load(a)
+    records = read_records(stream, fmt, a.text_field, where=a.input or "input")
+    options = dict(max_length=a.max_length, top_k=a.top_k, max_answer_length=a.max_answer_length,
+                   text_field=a.text_field, pair_field=a.pair_field, question_field=a.question_field,
+                   context_field=a.context_field)
+    count = 0
+    with output_stream(a.output) as out:
+        for result in pipe.predict_stream(records, batch_size=a.batch_size, chunk_size=a.chunk_size, **options):
+            out.write(_jsonl(result))
+            count += 1
+    if a.output:
+        print(f"wrote {count} predictions to {a.output}", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------- generate / translate
+
+
+def _prompts(a: GenerateArgs, source_keys=("prompt", "text", "source")) -> list[dict]:
+    from framework.inference.predict import detect_format, open_input, read_records
+
+    if a.prompt is not None and a.input is not None:
+        raise NlpfError("both prompt= and input= given", hint="pass one prompt with prompt=TEXT or a file with input=FILE")
+    if a.prompt is not None:
+        return [{"prompt": str(a.prompt)}]
+    if a.input is None:
+        raise NlpfError("nothing to generate from", hint="pass prompt=TEXT or input=FILE (one prompt a line, or JSONL)")
+    fmt = detect_format(a.input, "auto")
+    rows = []
+    with open_input(a.input) as stream:
+        for number, rec in enumerate(read_records(stream, fmt, "prompt", where=a.input), 1):
+            key = next((k for k in source_keys if k in rec), None)
+            if key is None:
+                raise NlpfError(f"{a.input}, example {number}: no prompt field (fields: {', '.join(rec)})",
+                                hint=f"name it one of {', '.join(source_keys)}")
+            rows.append({**rec, "prompt": str(rec[key])})
+    return rows
+
+
+def _generation_options(a: GenerateArgs) -> dict:
+    return {k: getattr(a, k) for k in GenerationOptions.__dataclass_fields__}
+
+
+def _run_generation(a: GenerateArgs, require: Optional[str]) -> int:
+    from framework.inference.generation import resolve_options, strategy_of
+
+    options = _generation_options(a)
+    o = resolve_options(**options)  # check options before loading the model
+    rows = _prompts(a)
+    pipe = _load(a)
+    if require == "seq2seq" and pipe.kind != "encoder-decoder":
+        raise NlpfError(f"`nlpf translate` needs an encoder-decoder checkpoint; '{a.ckpt}' is a {pipe.kind}",
+                        hint="use `nlpf generate` for decoder language models")
+    stream = (a.stream and len(rows) == 1 and a.output is None and strategy_of(o) != "beam"
+              and o.num_return_sequences == 1)
+    on_text = (lambda piece: (sys.stdout.write(piece), sys.stdout.flush())) if stream else None
+    prompts = [r["prompt"] for r in rows]
+    results = pipe.generate(prompts, batch_size=a.batch_size, details=True, on_text=on_text, **options)
+    with output_stream(a.output) as out:
+        for row, hyps in zip(rows, results):
+            if a.output is None and not stream:
+                for g in hyps:
+                    out.write(g.text + "\n")
+            elif stream:
+                out.write("\n")
+            else:
+                record = {k: v for k, v in row.items()}
+                record["generations"] = [{"text": g.text, "score": g.score, "finish_reason": g.finish_reason,
+                                          "num_tokens": len(g.token_ids)} for g in hyps]
+                record["text"] = hyps[0].text
+                out.write(_jsonl(record))
+    return 0
+
+
+def generate(args: list[str], ctx) -> int:
+    """nlpf generate ckpt=PATH prompt=TEXT|input=FILE [num_beams=4 do_sample=true temperature=0.8 ...]"""
+    return _run_generation(parse_into(GenerateArgs, args), require=None)
+
+
+def translate(args: list[str], ctx) -> int:
+    """nlpf translate ckpt=PATH prompt=TEXT|input=FILE [num_beams=4 ...]: generation on a seq2seq checkpoint."""
+    a: GenerateArgs = parse_into(GenerateArgs, args)
+    return _run_generation(a, require="seq2seq")
+
+
+# ---------------------------------------------------------------- score
+
+
+def score(args: list[str], ctx) -> int:
+    """nlpf score ckpt=PATH input=FILE [nbest=true lm_weight=0.5 length_bonus=0.0 tokens=true]"""
+    from framework.inference.predict import chunks, detect_format, open_input, read_records
+    from framework.inference.scoring import read_nbest
+
+    a: ScoreArgs = parse_into(ScoreArgs, args)
+    stream = open_input(a.input)
+    pipe = _load(a)
+    with stream, output_stream(a.output) as out:
+        if a.nbest:
+            for block in chunks(read_nbest(stream, where=a.input or "input"), 64):
+                for item in pipe.rescore(block, lm_weight=a.lm_weight, length_bonus=a.length_bonus,
+                                         batch_size=a.batch_size):
+                    out.write(_jsonl(item))
+            return 0
+        records = read_records(stream, detect_format(a.input, "auto"), "text", where=a.input or "input")
+        for block in chunks(records, 256):
+            texts, sources = [], []
+            for number, rec in enumerate(block, 1):
+                key = "target" if "target" in rec else "text"
+                if key not in rec:
+                    raise NlpfError(f"{a.input}: an example has no 'text' (or 'target') field (fields: {', '.join(rec)})",
+                                    hint='lines are plain text, {"text": ...} or {"source": ..., "target": ...}')
+                texts.append(str(rec[key]))
+                sources.append(str(rec.get("source", "")))
+            scores = pipe.score(texts, sources=sources if pipe.kind == "encoder-decoder" else None,
+                                batch_size=a.batch_size, tokens=a.tokens)
+            for rec, s in zip(block, scores):
+                out.write(_jsonl({**rec, **s}))
+    return 0

@@ -1,0 +1,263 @@
+"""Labels for new text: sequence classification, token classification (entity spans with character
+offsets) and extractive QA.
+
+Records stream through in chunks: each chunk is sorted by length so that batches carry little
+padding, run through the model, and written back in input order. A large file is never held in
+memory, only one chunk of it.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sys
+from itertools import islice
+from typing import Any, Iterable, Iterator, Optional, Sequence, TextIO
+
+import torch
+
+from framework.errors import NlpfError
+
+TASKS = ("classification", "token_classification", "qa")
+FORMATS = ("auto", "jsonl", "csv", "tsv", "text")
+
+
+# ---------------------------------------------------------------- reading input
+
+
+def detect_format(path: Optional[str], fmt: str) -> str:
+    if fmt != "auto":
+        if fmt not in FORMATS:
+            from framework.errors import did_you_mean
+
+            raise NlpfError(f"unknown input format '{fmt}'." + did_you_mean(fmt, FORMATS),
+                            hint="format is one of " + ", ".join(FORMATS))
+        return fmt
+    if path is None or path == "-":
+        return "auto-lines"  # stdin: JSON objects or plain text, decided per line
+    suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
+    return {"jsonl": "jsonl", "json": "jsonl", "ndjson": "jsonl", "csv": "csv", "tsv": "tsv"}.get(suffix, "text")
+
+
+def read_records(stream: TextIO, fmt: str, text_field: str = "text", where: str = "input") -> Iterator[dict]:
+    """Yield one dict per example. Plain-text lines become {"text": line}; a JSON string likewise."""
+    if fmt in ("csv", "tsv"):
+        reader = csv.DictReader(stream, delimiter="," if fmt == "csv" else "\t")
+        for row in reader:
+            yield dict(row)
+        return
+    for number, line in enumerate(stream, 1):
+        line = line.rstrip("\n").rstrip("\r")
+        if not line.strip():
+            continue
+        if fmt == "text" or (fmt == "auto-lines" and not line.lstrip().startswith(("{", '"'))):
+            yield {text_field: line}
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise NlpfError(f"{where}, line {number}: not valid JSON ({err.msg})",
+                            hint="use format=text for plain text, one example a line") from None
+        yield value if isinstance(value, dict) else {text_field: value}
+
+
+def chunks(items: Iterable[Any], size: int) -> Iterator[list]:
+    it = iter(items)
+    while True:
+        block = list(islice(it, size))
+        if not block:
+            return
+        yield block
+
+
+def _field(record: dict, key: str, number: int, hint_keys: Sequence[str]) -> Any:
+    if key not in record:
+        from framework.errors import did_you_mean
+
+        raise NlpfError(f"example {number} has no field '{key}' (fields: {', '.join(map(str, record))})."
+                        + did_you_mean(key, [str(k) for k in record]),
+                        hint=f"name the field with {hint_keys[0]}=FIELD")
+    return record[key]
+
+
+# ---------------------------------------------------------------- batching
+
+
+def _pad(rows: Sequence[Sequence[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, :len(r)] = torch.tensor(r, dtype=torch.long)
+        mask[i, :len(r)] = 1
+    return ids.to(device), mask.to(device)
+
+
+def by_length(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:
+    """Index batches of examples of similar length (longest first)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    for start in range(0, len(order), batch_size):
+        yield order[start:start + batch_size]
+
+
+# ---------------------------------------------------------------- tasks
+
+
+def _words(text: str) -> list[tuple[str, int, int]]:
+    return [(m.group(), m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+
+
+def entity_spans(words: Sequence[tuple[str, int, int]], tags: Sequence[str], probs: Sequence[float],
+                 text: str) -> list[dict]:
+    """Group BIO/IOB2 word tags (B-X, I-X, O; plain X counts as I-X) into spans with character offsets."""
+    spans: list[dict] = []
+    current = None
+    for (word, start, end), tag, p in zip(words, tags, probs):
+        prefix, _, kind = tag.partition("-") if "-" in tag else ("I", "", tag)
+        if tag == "O" or not kind:
+            current = None
+            continue
+        if prefix == "B" or current is None or current["entity"] != kind:
+            current = {"entity": kind, "start": start, "end": end, "scores": [p]}
+            spans.append(current)
+        else:
+            current["end"] = end
+            current["scores"].append(p)
+    for s in spans:
+        scores = s.pop("scores")
+        s["text"] = text[s["start"]:s["end"]]
+        s["score"] = sum(scores) / len(scores)
+    return spans
+
+
+class Predictor:
+    """Runs one task over records, a batch at a time. Built by `Pipeline.predict*`."""
+
+    def __init__(self, pipeline, task: str, batch_size: int = 32, max_length: Optional[int] = None,
+                 top_k: int = 1, max_answer_length: int = 30, text_field: str = "text",
+                 pair_field: str = "text_pair", question_field: str = "question", context_field: str = "context"):
+        if task not in TASKS:
+            raise NlpfError(f"this checkpoint's task is '{task}', which `predict` does not handle",
+                            hint="use `nlpf generate` for language models and `nlpf translate` for seq2seq models")
+        self.p = pipeline
+        self.task = task
+        self.batch_size = batch_size
+        self.max_length = max_length or pipeline.max_length
+        self.top_k = top_k
+        self.max_answer_length = max_answer_length
+        self.fields = dict(text=text_field, pair=pair_field, question=question_field, context=context_field)
+        tok = pipeline.tokenizer
+        self.pad_id = tok.pad_id if tok.pad_id is not None else 0
+        self.labels = pipeline.labels
+
+    def _label(self, index: int) -> str:
+        return self.labels[index] if self.labels and index < len(self.labels) else str(index)
+
+    def run(self, records: Iterable[dict], chunk_size: int = 1024) -> Iterator[dict]:
+        """Predictions in input order, reading `chunk_size` records ahead."""
+        number = 0
+        for block in chunks(records, chunk_size):
+            yield from self._run_block(block, number)
+            number += len(block)
+
+    @torch.inference_mode()
+    def _run_block(self, records: list[dict], first_number: int) -> list[dict]:
+        encoded = [self._encode(r, first_number + i + 1) for i, r in enumerate(records)]
+        outputs: list[Optional[dict]] = [None] * len(records)
+        for batch in by_length([len(e["ids"]) for e in encoded], self.batch_size):
+            rows = [encoded[i] for i in batch]
+            ids, mask = _pad([r["ids"] for r in rows], self.pad_id, self.p.device)
+            kwargs = {}
+            if self.task == "qa" or "type_ids" in rows[0] and self.p.uses_token_types:
+                kwargs["token_type_ids"], _ = _pad([r["type_ids"] for r in rows], 0, self.p.device)
+            logits = self.p.model(input_ids=ids, attention_mask=mask, **kwargs).logits.float()
+            for j, i in enumerate(batch):
+                outputs[i] = self._decode(records[i], encoded[i], logits[j], len(encoded[i]["ids"]))
+        return outputs  # type: ignore[return-value]
+
+    def _encode(self, record: dict, number: int) -> dict:
+        tok, f = self.p.tokenizer, self.fields
+        if self.task == "qa":
+            question = str(_field(record, f["question"], number, ["question_field"]))
+            context = str(_field(record, f["context"], number, ["context_field"]))
+            enc = tok.encode_batch([question], pair=[context], with_offsets=True, max_length=self.max_length,
+                                   truncation="only_second")[0]
+            return {"ids": enc.ids, "type_ids": enc.type_ids, "offsets": enc.offsets, "seq": enc.sequence_ids,
+                    "context": context}
+        if self.task == "token_classification":
+            if "tokens" in record and f["text"] not in record:
+                words_in = [str(w) for w in record["tokens"]]
+                text = " ".join(words_in)
+                words, pos = [], 0
+                for w in words_in:
+                    words.append((w, pos, pos + len(w)))
+                    pos += len(w) + 1
+            else:
+                text = str(_field(record, f["text"], number, ["text_field"]))
+                words = _words(text)
+            enc = tok.encode_batch([[w for w, _, _ in words] or [""]], max_length=self.max_length)[0]
+            return {"ids": enc.ids, "word_ids": enc.word_ids, "words": words, "text": text}
+        text = str(_field(record, f["text"], number, ["text_field"]))
+        pair = record.get(f["pair"])
+        enc = tok.encode_batch([text], pair=[str(pair)] if pair is not None else None, max_length=self.max_length)[0]
+        return {"ids": enc.ids, "type_ids": enc.type_ids}
+
+    def _decode(self, record: dict, enc: dict, logits: torch.Tensor, length: int) -> dict:
+        out = {"id": record["id"]} if "id" in record else {}
+        if self.task == "classification":
+            probs = logits.softmax(-1)
+            top = torch.topk(probs, min(self.top_k, probs.shape[-1]))
+            out["label"] = self._label(int(top.indices[0]))
+            out["score"] = float(top.values[0])
+            if self.top_k > 1:
+                out["top"] = [{"label": self._label(int(i)), "score": float(v)}
+                              for v, i in zip(top.values, top.indices)]
+            out["probabilities"] = {self._label(i): float(p) for i, p in enumerate(probs.tolist())}
+            return out
+        if self.task == "token_classification":
+            probs = logits[:length].softmax(-1)
+            best_p, best = probs.max(-1)
+            tags, scores, seen = [], [], set()
+            for position, word in enumerate(enc["word_ids"] or []):
+                if word is None or word in seen:
+                    continue  # the first sub-token of a word carries its label, as in training
+                seen.add(word)
+                tags.append(self._label(int(best[position])))
+                scores.append(float(best_p[position]))
+            words = enc["words"][:len(tags)]  # words cut off by max_length get no tag
+            out["tokens"] = [w for w, _, _ in words]
+            out["tags"] = tags
+            out["entities"] = entity_spans(words, tags, scores, enc["text"])
+            return out
+        return self._answer(out, enc, logits[:length])
+
+    def _answer(self, out: dict, enc: dict, logits: torch.Tensor) -> dict:
+        context_positions = [i for i, s in enumerate(enc["seq"]) if s == 1]
+        if not context_positions:
+            out.update(answer="", start=0, end=0, score=0.0)
+            return out
+        idx = torch.tensor(context_positions)
+        start_logp = logits[idx, 0].log_softmax(-1)
+        end_logp = logits[idx, 1].log_softmax(-1)
+        pair = start_logp[:, None] + end_logp[None, :]
+        n = len(context_positions)
+        allowed = torch.ones(n, n, dtype=torch.bool).triu() & ~torch.ones(n, n, dtype=torch.bool).triu(self.max_answer_length)
+        pair = pair.masked_fill(~allowed, float("-inf"))
+        best = int(pair.flatten().argmax())
+        s, e = divmod(best, n)
+        start = enc["offsets"][context_positions[s]][0]
+        end = enc["offsets"][context_positions[e]][1]
+        out.update(answer=enc["context"][start:end], start=start, end=end, score=float(pair[s, e].exp()))
+        return out
+
+
+def open_input(path: Optional[str]) -> TextIO:
+    if path is None:
+        raise NlpfError("no input given", hint="pass input=FILE, or input=- to read standard input")
+    if path == "-":
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8")
+    try:
+        return open(path, encoding="utf-8", newline="")
+    except FileNotFoundError:
+        raise NlpfError(f"input file '{path}' does not exist", hint="check the path, or use input=- for stdin") from None

@@ -1,0 +1,131 @@
+"""Log-likelihoods, per-token log-probabilities and perplexity from LM checkpoints, and n-best rescoring.
+
+N-best JSONL (one utterance a line; `source` only for encoder-decoder LMs, which score the
+hypothesis as a target given it):
+
+    {"id": "utt1", "source": "optional", "hypotheses": [{"text": "...", "score": -12.3}, ...]}
+
+Rescoring adds to each hypothesis `lm_score` (its log-likelihood), `words` and
+`total = score + lm_weight * lm_score + length_bonus * words`, and sorts the hypotheses by `total`
+(stable, so ties keep the input order).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Optional, Sequence
+
+import torch
+
+from framework.errors import NlpfError
+
+
+@dataclass
+class SequenceScore:
+    """The score of one text under the LM."""
+
+    log_likelihood: float  # natural log, summed over the scored tokens
+    num_tokens: int
+    token_ids: list[int]
+    token_logprobs: list[float]
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(-self.log_likelihood / self.num_tokens) if self.num_tokens else float("nan")
+
+    def as_dict(self, tokens: Optional[list[str]] = None) -> dict:
+        out = {"log_likelihood": self.log_likelihood, "num_tokens": self.num_tokens, "perplexity": self.perplexity}
+        if tokens is not None:
+            out["tokens"] = tokens
+            out["token_logprobs"] = self.token_logprobs
+        return out
+
+
+def _pad(rows: Sequence[Sequence[int]], value: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), value, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, :len(r)] = torch.tensor(r, dtype=torch.long)
+        mask[i, :len(r)] = 1
+    return ids.to(device), mask.to(device)
+
+
+def _gather_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """log p(target) at each position, computed in float32."""
+    return logits.float().log_softmax(-1).gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+
+
+@torch.inference_mode()
+def score_decoder(model, token_rows: Sequence[Sequence[int]], context: int, pad_id: int,
+                  device="cpu") -> list[SequenceScore]:
+    """Score token sequences with a decoder LM; the first `context` tokens of each row are conditioning
+    only (1 when a BOS token was prepended, else 1 because the first token has nothing to condition on)."""
+    ids, mask = _pad(token_rows, pad_id, device)
+    logits = model(input_ids=ids, attention_mask=mask).logits
+    logp = _gather_logprobs(logits[:, :-1], ids[:, 1:])
+    results = []
+    for i, row in enumerate(token_rows):
+        values = logp[i, context - 1:len(row) - 1].tolist()
+        results.append(SequenceScore(float(sum(values)), len(values), list(row[context:]), values))
+    return results
+
+
+@torch.inference_mode()
+def score_seq2seq(model, sources: Sequence[Sequence[int]], targets: Sequence[Sequence[int]], pad_id: int,
+                  decoder_start_id: int, device="cpu") -> list[SequenceScore]:
+    """Score each target (ending with EOS when the tokenizer adds it) given its source."""
+    src, src_mask = _pad(sources, pad_id, device)
+    dec_in, dec_mask = _pad([[decoder_start_id, *t[:-1]] for t in targets], pad_id, device)
+    labels, _ = _pad(targets, pad_id, device)
+    logits = model(input_ids=src, attention_mask=src_mask, decoder_input_ids=dec_in,
+                   decoder_attention_mask=dec_mask).logits
+    logp = _gather_logprobs(logits, labels)
+    results = []
+    for i, t in enumerate(targets):
+        values = logp[i, :len(t)].tolist()
+        results.append(SequenceScore(float(sum(values)), len(values), list(t), values))
+    return results
+
+
+# ---------------------------------------------------------------- n-best lists
+
+
+def read_nbest(lines: Iterable[str], where: str = "input") -> Iterator[dict]:
+    """Parse and check n-best JSONL lines (see the module docstring for the format)."""
+    import json
+
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise NlpfError(f"{where}, line {number}: not valid JSON ({err.msg})",
+                            hint='each line is {"id": ..., "hypotheses": [{"text": ..., "score": ...}, ...]}') from None
+        hyps = item.get("hypotheses") if isinstance(item, dict) else None
+        if not isinstance(hyps, list):
+            keys = ", ".join(item) if isinstance(item, dict) else type(item).__name__
+            raise NlpfError(f"{where}, line {number}: no 'hypotheses' list (found: {keys})",
+                            hint='each line is {"id": ..., "hypotheses": [{"text": ..., "score": ...}, ...]}')
+        for k, h in enumerate(hyps):
+            if not isinstance(h, dict) or "text" not in h:
+                raise NlpfError(f"{where}, line {number}: hypothesis {k} has no 'text'",
+                                hint='a hypothesis is {"text": "...", "score": first_pass_score}')
+            if not isinstance(h.get("score", 0.0), (int, float)):
+                raise NlpfError(f"{where}, line {number}: hypothesis {k} has a non-numeric score {h['score']!r}",
+                                hint="score is the first-pass log score (a number); leave it out to use 0")
+        yield item
+
+
+def rerank(item: dict, lm_scores: Sequence[float], lm_weight: float, length_bonus: float) -> dict:
+    """Attach LM scores to one utterance's hypotheses and sort them by the combined score."""
+    ranked = []
+    for h, lm in zip(item["hypotheses"], lm_scores):
+        words = len(h["text"].split())
+        total = float(h.get("score", 0.0)) + lm_weight * lm + length_bonus * words
+        ranked.append({**h, "lm_score": lm, "words": words, "total": total})
+    ranked.sort(key=lambda h: -h["total"])  # stable: ties keep the input order
+    out = {**item, "hypotheses": ranked}
+    out["best"] = ranked[0]["text"] if ranked else None
+    return out
