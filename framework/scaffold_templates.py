@@ -86,11 +86,12 @@ def nlpf_config_dirs():
 CONFIG = '''\
 """Hyperparameters of the `$short` architecture: every field is a key of its `model:` config node."""
 from dataclasses import dataclass
+from typing import Optional
 
 
 @dataclass
 class ${klass}Config:
-    vocab_size: int = 512
+    vocab_size: Optional[int] = None  # null: the tokenizer's vocabulary size
     hidden_size: int = 64
     num_layers: int = 1
     dropout: float = 0.0
@@ -141,7 +142,7 @@ def build(cfg) -> ${klass}:
     """A GRU decoder.
 
     Args:
-        cfg.vocab_size: number of token ids (match the tokenizer).
+        cfg.vocab_size: number of token ids (nlpf fills in the tokenizer's when the config says null).
         cfg.hidden_size: width of the embeddings and of the GRU state.
         cfg.num_layers: stacked GRU layers.
         cfg.dropout: dropout between GRU layers (only when num_layers > 1).
@@ -152,6 +153,7 @@ def build(cfg) -> ${klass}:
 MODEL_YAML = '''\
 # nlpf model=${short}_tiny
 name: $short
+vocab_size: null
 hidden_size: 32
 num_layers: 1
 '''
@@ -195,7 +197,7 @@ def test_config_group_composes_and_validates():
 
 def _tiny_model():
     entry = plugins.load_plugins().registries.architecture.get("$short")
-    cfg = config.validate_component("model", config.compose(["model=${short}_tiny"]).model)
+    cfg = config.validate_component("model", config.compose(["model=${short}_tiny", "model.vocab_size=100"]).model)
     torch.manual_seed(0)
     return entry.build_fn()(cfg).eval()
 
