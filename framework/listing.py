@@ -13,11 +13,15 @@ def _fmt_default(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def render_components(kind: str | None, fmt: str) -> str:
+def render_components(kind: str | None, fmt: str, distribution: str | None = None) -> str:
+    """The registered components of one kind (or all), optionally only those of one pip distribution."""
     from framework.plugins import registries
 
     regs = registries()
     kinds = [kind] if kind else list(Registries.KINDS)
+
+    def entries(k):
+        return [e for e in regs[k] if distribution is None or e.origin.distribution == distribution]
     if fmt == "json":
         data = {
             k: [
@@ -29,7 +33,7 @@ def render_components(kind: str | None, fmt: str) -> str:
                     "description": e.description,
                     "fields": [{"name": n, "type": t, "default": d} for n, t, d in e.fields()],
                 }
-                for e in regs[k]
+                for e in entries(k)
             ]
             for k in kinds
         }
@@ -39,8 +43,8 @@ def render_components(kind: str | None, fmt: str) -> str:
         if fmt == "markdown":
             lines.append(f"## {k}\n")
         else:
-            lines.append(f"{k} ({len(regs[k])})")
-        for e in regs[k]:
+            lines.append(f"{k} ({len(entries(k))})")
+        for e in entries(k):
             tag = f" [{e.kind}]" if e.kind else ""
             accepts = f" accepts: {', '.join(e.accepts)}" if e.accepts else ""
             if fmt == "markdown":
@@ -63,15 +67,17 @@ def render_components(kind: str | None, fmt: str) -> str:
 
 
 def list_command(args: list[str], ctx) -> int:
-    fmt, kind = "text", None
+    fmt, kind, distribution = "text", None, None
     it = iter(args)
     for a in it:
         if a.startswith("--format"):
             fmt = a.split("=", 1)[1] if "=" in a else next(it, "text")
+        elif a.startswith("--from"):  # only the components of one pip distribution
+            distribution = a.split("=", 1)[1] if "=" in a else next(it, None)
         elif kind is None:
             kind = a
         else:
-            raise NlpfError(f"unexpected argument '{a}'", hint="usage: nlpf list [KIND] [--format text|markdown|json]")
+            raise NlpfError(f"unexpected argument '{a}'", hint="usage: nlpf list [KIND] [--format text|markdown|json] [--from DISTRIBUTION]")
     if fmt not in ("text", "markdown", "json"):
         raise NlpfError(f"unknown format '{fmt}'." + did_you_mean(fmt, ["text", "markdown", "json"]))
     if kind is not None:
@@ -80,7 +86,14 @@ def list_command(args: list[str], ctx) -> int:
         if kind not in Registries.KINDS:
             raise NlpfError(f"unknown registry '{kind}'." + did_you_mean(kind, Registries.KINDS),
                             hint=f"registries: {', '.join(Registries.KINDS)}")
-    sys.stdout.write(render_components(kind, fmt))
+    if distribution is not None:
+        from framework.plugins import state
+
+        dists = sorted({p.distribution for p in state().plugins})
+        if distribution not in dists:
+            raise NlpfError(f"no installed plugin comes from the distribution '{distribution}'."
+                            + did_you_mean(distribution, dists), hint=f"plugin distributions: {', '.join(dists)}")
+    sys.stdout.write(render_components(kind, fmt, distribution))
     from framework.plugins import state
 
     failed = [p for p in state().plugins if p.status != "ok"]
