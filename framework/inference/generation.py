@@ -110,29 +110,44 @@ def _accepts(fn, name: str) -> bool:
 
 
 class DecoderRunner:
-    """Steps a decoder-only model. Prompts are left padded; positions come from the attention mask."""
+    """Steps a decoder-only model. Prompts are left padded; positions come from the attention mask.
+
+    With a TaskModel (`backbone` + `head`) the head runs on the last position only, and a batch
+    without padding passes no mask, so attention takes its fused causal path.
+    """
 
     def __init__(self, model, use_cache: bool = True):
         self.model = model
         self.use_cache = use_cache
-        self.pass_positions = _accepts(model.forward, "position_ids")
+        self.split = hasattr(model, "backbone") and getattr(model, "head", None) is not None
+        forward = model.backbone.forward if self.split else model.forward
+        self.pass_positions = _accepts(forward, "position_ids")
 
     def _call(self, ids, mask, past):
         kwargs = {}
-        if self.pass_positions:
-            positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
-            kwargs["position_ids"] = positions[:, -ids.shape[1]:]
-        out = self.model(input_ids=ids, attention_mask=mask, past_key_values=past, use_cache=self.use_cache, **kwargs)
+        if self.padded:
+            kwargs["attention_mask"] = mask
+            if self.pass_positions:
+                positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+                kwargs["position_ids"] = positions[:, -ids.shape[1]:]
+        if self.split:
+            out = self.model.backbone(ids, past_key_values=past, use_cache=self.use_cache, **kwargs)
+            logits = self.model.head(out.last_hidden_state[:, -1:, :])
+        else:
+            out = self.model(input_ids=ids, past_key_values=past, use_cache=self.use_cache, **kwargs)
+            logits = out.logits
         self.past = out.past_key_values if self.use_cache else None
-        return out.logits[:, -1, :].float()
+        return logits[:, -1, :].float()
 
     def prefill(self, input_ids, attention_mask) -> torch.Tensor:
         self.ids, self.mask, self.past = input_ids, attention_mask, None
+        self.padded = bool((attention_mask == 0).any())
         return self._call(input_ids, attention_mask, None)
 
     def advance(self, tokens: torch.Tensor) -> torch.Tensor:
         self.ids = torch.cat([self.ids, tokens[:, None]], dim=1)
-        self.mask = torch.cat([self.mask, self.mask.new_ones(self.mask.shape[0], 1)], dim=1)
+        if self.padded:
+            self.mask = torch.cat([self.mask, self.mask.new_ones(self.mask.shape[0], 1)], dim=1)
         if self.use_cache:
             return self._call(tokens[:, None], self.mask, self.past)
         return self._call(self.ids, self.mask, None)

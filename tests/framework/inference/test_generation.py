@@ -1,0 +1,131 @@
+"""Decoding on tiny random nlpf models: the cache, padding and the options must not change results."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from framework.errors import NlpfError
+from framework.inference.generation import resolve_options
+
+PROMPTS = ["The cat", "A much longer prompt about dogs", "x"]
+
+
+def ids_of(results):
+    return [[g.token_ids for g in hyps] for hyps in results]
+
+
+@pytest.mark.parametrize("options", [dict(), dict(num_beams=3, num_return_sequences=2),
+                                     dict(num_beams=2, length_penalty=0.5, early_stopping=True),
+                                     dict(repetition_penalty=1.5)])
+@pytest.mark.parametrize("which", ["gpt", "t5"])
+def test_cache_gives_the_same_tokens(request, which, options):
+    pipe = request.getfixturevalue(which)
+    ids, mask = pipe._encode_prompts(PROMPTS[:2])
+    cached = pipe.generate_tokens(ids, mask, max_new_tokens=12, use_cache=True, **options)
+    uncached = pipe.generate_tokens(ids, mask, max_new_tokens=12, use_cache=False, **options)
+    assert ids_of(cached) == ids_of(uncached)
+    assert all(len(g.token_ids) > 0 for hyps in cached for g in hyps)
+
+
+@pytest.mark.parametrize("options", [dict(), dict(num_beams=3), dict(repetition_penalty=1.3)])
+@pytest.mark.parametrize("which", ["gpt", "t5"])
+def test_batched_with_padding_equals_one_by_one(request, which, options):
+    pipe = request.getfixturevalue(which)
+    ids, mask = pipe._encode_prompts(PROMPTS)
+    assert bool((mask == 0).any())  # the batch really is padded (left for gpt, right for t5)
+    batched = pipe.generate_tokens(ids, mask, max_new_tokens=10, **options)
+    single = []
+    for p in PROMPTS:
+        i, m = pipe._encode_prompts([p])
+        single.extend(pipe.generate_tokens(i, m, max_new_tokens=10, **options))
+    assert ids_of(batched) == ids_of(single)
+
+
+def test_greedy_picks_the_argmax_of_a_full_forward(gpt):
+    ids, mask = gpt._encode_prompts(["hello"])
+    out = gpt.generate_tokens(ids, mask, max_new_tokens=5)[0][0].token_ids
+    seq = ids[0].tolist()
+    with torch.no_grad():
+        for _ in range(5):
+            logits = gpt.model(torch.tensor([seq])).logits[0, -1]
+            seq.append(int(logits.argmax()))
+    assert out == seq[-5:]
+
+
+def test_sampling_is_reproducible_with_a_seed_and_varies_without(gpt):
+    a = gpt.generate("The", do_sample=True, seed=7, max_new_tokens=16, details=True)[0].token_ids
+    b = gpt.generate("The", do_sample=True, seed=7, max_new_tokens=16, details=True)[0].token_ids
+    c = gpt.generate("The", do_sample=True, seed=8, max_new_tokens=16, details=True)[0].token_ids
+    assert a == b and a != c
+
+
+def test_top_k_one_sampling_is_greedy(gpt):
+    greedy = gpt.generate("abc", max_new_tokens=8, details=True)[0].token_ids
+    sampled = gpt.generate("abc", do_sample=True, top_k=1, seed=3, max_new_tokens=8, details=True)[0].token_ids
+    tiny_p = gpt.generate("abc", do_sample=True, top_p=1e-6, seed=3, max_new_tokens=8, details=True)[0].token_ids
+    assert sampled == greedy == tiny_p
+
+
+def test_num_return_sequences_and_beam_scores_are_sorted(gpt):
+    hyps = gpt.generate("The cat", num_beams=4, num_return_sequences=3, max_new_tokens=6, details=True)
+    assert len(hyps) == 3
+    scores = [g.score for g in hyps]
+    assert scores == sorted(scores, reverse=True)
+    texts = gpt.generate(["a", "b"], do_sample=True, num_return_sequences=2, seed=0, max_new_tokens=4)
+    assert len(texts) == 2 and all(len(t) == 2 for t in texts)
+
+
+def test_stop_strings_cut_the_text(gpt):
+    full = gpt.generate("The", max_new_tokens=20, details=True)[0]
+    stop = full.text[3:5]
+    assert stop and stop in full.text
+    cut = gpt.generate("The", max_new_tokens=20, stop=[stop], details=True)[0]
+    assert cut.finish_reason == "stop"
+    assert cut.text == full.text[:full.text.find(stop)]
+    assert len(cut.token_ids) < len(full.token_ids)
+
+
+def test_min_new_tokens_blocks_eos(gpt):
+    eos = gpt.tokenizer.eos_id
+    # make eos the most likely token everywhere by biasing the tied output projection's row
+    head = gpt.model.head
+    old = head.proj.weight.data[eos].clone()
+    try:
+        head.proj.weight.data[eos] *= 0
+        ids, mask = gpt._encode_prompts(["a"])
+        with torch.no_grad():
+            bias = torch.zeros(head.proj.weight.shape[0])
+            bias[eos] = 100.0
+            head.bias = torch.nn.Parameter(bias)
+        assert gpt.generate_tokens(ids, mask, max_new_tokens=5)[0][0].token_ids == []
+        out = gpt.generate_tokens(ids, mask, max_new_tokens=5, min_new_tokens=3)[0][0]
+        assert len(out.token_ids) == 3 and out.finish_reason == "eos"
+    finally:
+        head.proj.weight.data[eos] = old
+        head.bias = None
+
+
+def test_streaming_callback_sees_the_final_text(gpt):
+    pieces = []
+    text = gpt.generate("Hi", max_new_tokens=12, on_text=pieces.append)
+    assert "".join(pieces) == text.replace("\ufffd", "") or "".join(pieces) == text
+
+
+def test_option_typos_are_reported_with_suggestions():
+    with pytest.raises(NlpfError, match="num_beams"):
+        resolve_options(num_beam=3)
+    with pytest.raises(NlpfError, match="beam"):
+        resolve_options(strategy="beams")
+    with pytest.raises(NlpfError, match="top_p"):
+        resolve_options(top_p=1.5)
+    with pytest.raises(NlpfError, match="num_return_sequences"):
+        resolve_options(num_beams=2, num_return_sequences=3)
+
+
+def test_generation_refuses_a_classifier():
+    from tests.framework.inference.conftest import make
+
+    clf = make(["model=bert_tiny", "head=sequence_classification", "objective=sequence_classification",
+                "tokenizer=byte"], labels=["neg", "pos"])
+    with pytest.raises(NlpfError, match="classification"):
+        clf.generate("hello")
