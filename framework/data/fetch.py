@@ -38,7 +38,8 @@ def _package_dir(package: str, version: str) -> Path:
 def _cached_wheel(package: str, version: str, sha256: str) -> Path | None:
     folder = _package_dir(package, version)
     for wheel in sorted(folder.glob("*.whl")):
-        if wheel.with_suffix(".whl.ok").read_text().strip() == sha256 if wheel.with_suffix(".whl.ok").exists() else False:
+        stamp = wheel.with_suffix(".whl.ok")  # written only after the sha256 matched
+        if stamp.is_file() and stamp.read_text().strip() == sha256:
             return wheel
     return None
 

@@ -1,0 +1,107 @@
+"""The data-source contract and what every source shares: deterministic seeded splits that are recorded,
+and checks that turn bad data into clear errors before training starts."""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from typing import Any, Iterable, Sequence
+
+from framework.errors import NlpfError
+
+SPLITS = ("train", "validation", "test")
+
+
+class DataSource:
+    """Gives examples (dicts in the task's format, see docs/internals.md) per split.
+
+    Subclasses implement `read()` -> {split: examples}; a source that has a single pool of examples returns
+    {"all": examples} and the split is derived here by a seeded shuffle. `notes` records what a reader
+    removed or repaired; `split_record()` tells which examples went where.
+    """
+
+    name = "source"
+    label_names: list[str] | None = None  # a fixed label order when the data set defines one
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.notes: list[str] = []
+        self._splits: dict[str, list[dict]] | None = None
+
+    # subclasses -------------------------------------------------------------------------------
+    def read(self) -> dict[str, list[dict]]:
+        raise NotImplementedError
+
+    def fingerprint_parts(self) -> list[Any]:
+        """Things besides the config that decide the examples (file sizes and times, pinned hashes)."""
+        return []
+
+    # shared -----------------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        """Changes whenever the examples could change; computed without reading the data."""
+        from omegaconf import OmegaConf
+
+        cfg = OmegaConf.to_container(self.cfg, resolve=True) if not isinstance(self.cfg, dict) else self.cfg
+        payload = json.dumps([type(self).__name__, cfg, self.fingerprint_parts()], sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def splits(self) -> dict[str, list[dict]]:
+        if self._splits is None:
+            raw = self.read()
+            if set(raw) == {"all"}:
+                raw = derive_splits(raw["all"], self.cfg.get("split_seed", 0),
+                                    self.cfg.get("validation_ratio", 0.1), self.cfg.get("test_ratio", 0.1))
+            limit = self.cfg.get("max_examples")
+            if limit:
+                raw = {k: v[:limit] for k, v in raw.items()}
+            for split, examples in raw.items():
+                if not examples:
+                    raise NlpfError(
+                        f"data '{self.cfg.get('name', self.name)}': the {split} split is empty",
+                        hint="check the files and field names, or change validation_ratio/test_ratio",
+                    )
+            self._splits = raw
+        return self._splits
+
+    def split_record(self) -> dict:
+        """Counts and a content hash per split, so that every run can show it saw the same test set."""
+        record = {"source": self.cfg.get("name", self.name), "seed": self.cfg.get("split_seed", 0),
+                  "notes": list(self.notes), "splits": {}}
+        for split, examples in self.splits().items():
+            digest = hashlib.sha256()
+            for ex in examples:
+                digest.update(json.dumps(ex, sort_keys=True, ensure_ascii=False).encode())
+            record["splits"][split] = {"count": len(examples), "sha256": digest.hexdigest()[:16]}
+        return record
+
+
+def derive_splits(examples: Sequence[dict], seed: int, validation_ratio: float, test_ratio: float) -> dict[str, list[dict]]:
+    """Seeded shuffle, then cut into train/validation/test. Same inputs, same split, on every machine."""
+    if not examples:
+        raise NlpfError("the data set is empty: no examples were read",
+                        hint="check the path, the file contents and the field names")
+    if validation_ratio < 0 or test_ratio < 0 or validation_ratio + test_ratio >= 1:
+        raise NlpfError(f"validation_ratio={validation_ratio} and test_ratio={test_ratio} leave no training data",
+                        hint="use ratios >= 0 whose sum is below 1")
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    n = len(order)
+    n_val = round(n * validation_ratio) if validation_ratio else 0
+    n_test = round(n * test_ratio) if test_ratio else 0
+    if validation_ratio and n_val == 0 or test_ratio and n_test == 0:
+        raise NlpfError(f"only {n} examples: too few to derive validation/test splits",
+                        hint="add data, or set validation_ratio=0 / test_ratio=0")
+    parts = {"test": order[:n_test], "validation": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
+    return {k: [examples[i] for i in sorted(v)] for k, v in parts.items() if v or k == "train"}
+
+
+def dedupe(examples: Iterable[dict], key) -> tuple[list[dict], int]:
+    """Keep the first example of each key; return (kept, number removed)."""
+    examples = list(examples)
+    seen, kept = set(), []
+    for ex in examples:
+        k = key(ex)
+        if k not in seen:
+            seen.add(k)
+            kept.append(ex)
+    return kept, len(examples) - len(kept)
