@@ -1,6 +1,8 @@
 """Tiny random models wrapped in the inference API, built straight from configs (no checkpoint files)."""
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -16,16 +18,16 @@ class Loaded(InferenceMixin):
         self.model, self.tokenizer, self.config = model.eval(), tokenizer, config
 
 
-def make(overrides: list[str], seed: int = 0, labels=None) -> Loaded:
+def make(overrides: list[str], seed: int = 0, labels=None, wide: bool = True) -> Loaded:
     cfg = load(overrides)
     if labels is not None:
         cfg = OmegaConf.merge(cfg, {"labels": labels})
     tok = build_tokenizer(cfg.tokenizer)
     torch.manual_seed(seed)
     model = build_model(cfg, vocab_size=tok.vocab_size)
-    with torch.no_grad():  # wide random weights: varied continuations instead of one token repeated
+    with torch.no_grad() if wide else contextlib.nullcontext():  # wide random weights: varied continuations instead of one token repeated
         for p in model.parameters():
-            if p.dim() >= 2:
+            if wide and p.dim() >= 2:
                 p.normal_(0.0, 0.3)
     return Loaded(model, tok, cfg)
 

@@ -1,0 +1,111 @@
+"""Log-likelihoods, perplexity and n-best rescoring."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from framework.errors import NlpfError
+from framework.inference.scoring import read_nbest, rerank
+from tests.framework.inference.conftest import GPT, make
+
+SENTENCE = "the cat sat on the mat. "
+
+
+def test_scores_match_a_manual_computation(gpt):
+    text = "hello world"
+    s = gpt.score(text, tokens=True)
+    ids = [gpt.tokenizer.bos_id] + gpt.tokenizer.encode(text, add_special_tokens=False)
+    with torch.no_grad():
+        logp = gpt.model(torch.tensor([ids])).logits[0].log_softmax(-1)
+    manual = [float(logp[i, ids[i + 1]]) for i in range(len(ids) - 1)]
+    assert s["num_tokens"] == len(ids) - 1 == len(s["tokens"])
+    assert s["token_logprobs"] == pytest.approx(manual, abs=1e-4)
+    assert s["log_likelihood"] == pytest.approx(sum(manual), abs=1e-3)
+    assert s["perplexity"] == pytest.approx(math.exp(-sum(manual) / len(manual)), rel=1e-4)
+
+
+def test_batched_scores_equal_single_scores(gpt):
+    texts = ["a", "a somewhat longer sentence", "mid length"]
+    batched = gpt.score(texts, batch_size=3)
+    for text, b in zip(texts, batched):
+        assert gpt.score(text)["log_likelihood"] == pytest.approx(b["log_likelihood"], abs=1e-3)
+
+
+def test_seq2seq_scores_target_given_source(t5):
+    with pytest.raises(NlpfError, match="source"):
+        t5.score(["ein Haus"])
+    a = t5.score(["a house"], sources=["ein Haus"])[0]
+    b = t5.score(["a house"], sources=["something else entirely"])[0]
+    assert a["num_tokens"] == len(t5.tokenizer.encode("a house"))  # target tokens plus </s>
+    assert a["log_likelihood"] != pytest.approx(b["log_likelihood"])
+
+
+NBEST = [
+    {"id": "u1", "hypotheses": [{"text": "b second", "score": -2.0}, {"text": "a first", "score": -1.0},
+                                {"text": "c third", "score": -3.0}, {"text": "d tie", "score": -2.0}]},
+    {"id": "u2", "hypotheses": [{"text": "only one", "score": -5.0}]},
+]
+
+
+def test_lambda_zero_keeps_the_first_pass_order(gpt):
+    out = gpt.rescore(NBEST, lm_weight=0.0)
+    assert [h["text"] for h in out[0]["hypotheses"]] == ["a first", "b second", "d tie", "c third"]
+    assert out[0]["best"] == "a first" and out[1]["best"] == "only one"
+    for h in out[0]["hypotheses"]:
+        assert h["total"] == pytest.approx(h["score"])
+        assert isinstance(h["lm_score"], float) and h["lm_score"] < 0
+
+
+def test_length_bonus_and_total():
+    item = {"id": 1, "hypotheses": [{"text": "one two three", "score": -1.0}, {"text": "one", "score": -0.5}]}
+    out = rerank(item, [-4.0, -1.0], lm_weight=0.5, length_bonus=1.0)
+    totals = {h["text"]: h["total"] for h in out["hypotheses"]}
+    assert totals == {"one two three": pytest.approx(-1.0 - 2.0 + 3.0), "one": pytest.approx(-0.5 - 0.5 + 1.0)}
+    assert out["best"] == "one two three"
+
+
+@pytest.fixture(scope="module")
+def fluent_lm():
+    """A tiny GPT trained for a few hundred steps on one repeated sentence."""
+    torch.manual_seed(0)
+    pipe = make(GPT, wide=False)
+    ids = torch.tensor(pipe.tokenizer.encode(SENTENCE * 8, add_special_tokens=False))
+    model = pipe.model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        starts = torch.randint(0, len(ids) - 33, (8,))
+        batch = torch.stack([ids[s:s + 33] for s in starts])
+        logits = model(batch[:, :-1]).logits
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    assert loss.item() < 0.5
+    return pipe
+
+
+def test_a_strong_lm_prefers_the_fluent_hypothesis(fluent_lm, tmp_path):
+    nbest = [{"id": "utt", "hypotheses": [{"text": "mat the on sat cat the", "score": -10.0},
+                                          {"text": "the cat sat on the mat", "score": -10.5}]}]
+    assert fluent_lm.rescore(nbest, lm_weight=0.0)[0]["best"] == "mat the on sat cat the"
+    out = fluent_lm.rescore(nbest, lm_weight=1.0)[0]
+    assert out["best"] == "the cat sat on the mat"
+    fluent, scrambled = out["hypotheses"]
+    assert fluent["lm_score"] > scrambled["lm_score"] + 5
+    # the LM's perplexity on its own sentence is low
+    assert fluent_lm.score("the cat sat on the mat.")["perplexity"] < 3.0
+
+
+def test_nbest_format_errors_name_the_line():
+    good = json.dumps(NBEST[0])
+    assert list(read_nbest([good, ""]))[0]["id"] == "u1"
+    with pytest.raises(NlpfError, match="line 2.*hypotheses"):
+        list(read_nbest([good, json.dumps({"id": 2, "hyps": []})]))
+    with pytest.raises(NlpfError, match="line 1.*text"):
+        list(read_nbest([json.dumps({"hypotheses": [{"txt": "a"}]})]))
+    with pytest.raises(NlpfError, match="not valid JSON"):
+        list(read_nbest(["{oops"]))
