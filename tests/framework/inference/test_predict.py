@@ -1,0 +1,128 @@
+"""Predictions: classification, tagging with character offsets, QA; input formats; order; streaming."""
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+
+from framework.errors import NlpfError
+from framework.inference.predict import entity_spans, read_records
+from tests.framework.inference.conftest import make
+
+BERT = ["model=bert_tiny", "tokenizer=byte"]
+TEXTS = ["short", "a considerably longer sentence than the others here", "mid sized text", "x",
+         "another one of medium length", "tiny"]
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return make(BERT + ["head=sequence_classification", "objective=sequence_classification"],
+                labels=["neg", "neu", "pos"])
+
+
+@pytest.fixture(scope="module")
+def tagger():
+    return make(BERT + ["head=token_classification", "objective=token_classification"],
+                labels=["O", "B-PER", "I-PER", "B-LOC"])
+
+
+@pytest.fixture(scope="module")
+def reader():
+    return make(BERT + ["head=qa", "objective=qa"])
+
+
+def test_classification_output_in_input_order(classifier):
+    batched = classifier.predict(TEXTS, batch_size=2, chunk_size=4)  # sorted by length inside each chunk
+    single = [classifier.predict([t])[0] for t in TEXTS]
+    assert len(batched) == len(TEXTS)
+    for b, s in zip(batched, single):
+        assert b["label"] == s["label"]
+        assert b["probabilities"] == pytest.approx(s["probabilities"], abs=1e-5)
+    first = batched[0]
+    assert set(first["probabilities"]) == {"neg", "neu", "pos"}
+    assert sum(first["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert first["score"] == pytest.approx(max(first["probabilities"].values()))
+
+
+def test_classification_matches_the_model_and_keeps_ids(classifier):
+    out = classifier.predict([{"id": 7, "text": "hello", "text_pair": "world"}], top_k=2)[0]
+    enc = classifier.tokenizer.encode_batch(["hello"], pair=["world"])[0]
+    with torch.no_grad():
+        logits = classifier.model(torch.tensor([enc.ids]), token_type_ids=torch.tensor([enc.type_ids])).logits[0]
+    probs = logits.softmax(-1).tolist()
+    assert out["id"] == 7
+    assert [out["probabilities"][k] for k in ("neg", "neu", "pos")] == pytest.approx(probs, abs=1e-5)
+    assert [t["label"] for t in out["top"]][0] == out["label"]
+
+
+def test_token_classification_spans_have_character_offsets(tagger):
+    text = "Ada  Lovelace visited   London today"
+    out = tagger.predict([text])[0]
+    assert out["tokens"] == text.split()
+    assert len(out["tags"]) == len(out["tokens"])
+    for e in out["entities"]:
+        assert text[e["start"]:e["end"]] == e["text"]
+        assert e["entity"] in ("PER", "LOC") and 0 < e["score"] <= 1
+    pre = tagger.predict([{"tokens": ["Ada", "Lovelace"]}])[0]
+    assert pre["tokens"] == ["Ada", "Lovelace"]
+
+
+def test_entity_spans_group_bio_tags():
+    text = "Ada Lovelace met Bob in Paris"
+    words = [(m, text.index(m), text.index(m) + len(m)) for m in text.split()]
+    tags = ["B-PER", "I-PER", "O", "B-PER", "O", "B-LOC"]
+    spans = entity_spans(words, tags, [0.9, 0.7, 0.9, 0.8, 0.9, 0.6], text)
+    assert [(s["entity"], s["text"], s["start"], s["end"]) for s in spans] == [
+        ("PER", "Ada Lovelace", 0, 12), ("PER", "Bob", 17, 20), ("LOC", "Paris", 24, 29)]
+    assert spans[0]["score"] == pytest.approx(0.8)
+    # an I- tag after O or after another type starts a new span
+    spans = entity_spans(words[:3], ["I-PER", "I-LOC", "O"], [1, 1, 1], text)
+    assert [s["text"] for s in spans] == ["Ada", "Lovelace"]
+
+
+def test_qa_answers_come_from_the_context(reader):
+    context = "The Eiffel Tower is in Paris and was finished in 1889."
+    out = reader.predict([{"question": "Where is it?", "context": context}], max_answer_length=5)[0]
+    assert out["answer"] == context[out["start"]:out["end"]]
+    assert 0 <= out["start"] <= out["end"] <= len(context) and 0 < out["score"] <= 1
+    assert out["end"] - out["start"] <= 5 * 1 + 5  # byte tokens: at most five (multi-byte) characters
+    with pytest.raises(NlpfError, match="question"):
+        reader.predict([{"text": "no question here"}])
+
+
+def test_input_formats():
+    assert list(read_records(io.StringIO("a\nb c\n\n"), "text")) == [{"text": "a"}, {"text": "b c"}]
+    assert list(read_records(io.StringIO('{"text": "a", "id": 1}\n"b"\n'), "jsonl")) == [
+        {"text": "a", "id": 1}, {"text": "b"}]
+    assert list(read_records(io.StringIO("id,text\n1,hello\n2,\"a, b\"\n"), "csv")) == [
+        {"id": "1", "text": "hello"}, {"id": "2", "text": "a, b"}]
+    assert list(read_records(io.StringIO("text\tlabel\nhi\tpos\n"), "tsv")) == [{"text": "hi", "label": "pos"}]
+    # stdin: JSON objects and plain lines mixed
+    assert list(read_records(io.StringIO('{"text": "a"}\nplain\n'), "auto-lines")) == [{"text": "a"}, {"text": "plain"}]
+    with pytest.raises(NlpfError, match="line 2"):
+        list(read_records(io.StringIO('{"text": "a"}\n{bad\n'), "jsonl"))
+
+
+def test_missing_field_suggests_the_close_name(classifier):
+    with pytest.raises(NlpfError, match="did you mean 'txt'|Did you mean 'txt'"):
+        classifier.predict([{"txt": "hello"}], text_field="text")
+
+
+def test_predict_streams_lazily(classifier):
+    consumed = []
+
+    def records():
+        for i in range(10):
+            consumed.append(i)
+            yield {"id": i, "text": "t" * (i + 1)}
+
+    stream = classifier.predict_stream(records(), batch_size=2, chunk_size=3)
+    first = next(stream)
+    assert first["id"] == 0 and len(consumed) == 3  # only one chunk was read
+    assert [r["id"] for r in stream] == list(range(1, 10))
+
+
+def test_predict_refuses_a_language_model(gpt):
+    with pytest.raises(NlpfError, match="generate"):
+        gpt.predict(["hello"])
