@@ -1,0 +1,168 @@
+"""Every code block in README.md and docs/*.md is checked (conventions in docs/index.md, "Writing these pages"):
+
+- ```python blocks run, in order, one namespace per page, in a temporary directory with a temporary cache;
+  a block whose first line is `# docs: compile-only` is compiled but not run.
+- ```bash / ```sh / ```shell blocks: each `nlpf ...` command names a real subcommand; `list`, `plugins` and
+  `--help`/`--version` really run; `config` and `train` overrides compose and validate against the registries.
+- ```yaml and ```toml blocks parse.
+- a block whose first line is `# docs: requires DIST` is checked only when that distribution is installed.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import io
+import re
+import shlex
+import tomllib
+from contextlib import redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from framework import cli, config
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
+FENCE = re.compile(r"^(```+)\s*([\w+-]*)")
+SHELL = {"bash", "sh", "shell", "console"}
+RUNNABLE = {"list", "plugins"}
+COMPOSED = {"train", "config"}
+
+
+@dataclass
+class Block:
+    page: Path
+    line: int
+    lang: str
+    text: str
+
+    @property
+    def where(self) -> str:
+        page = self.page.relative_to(ROOT) if self.page.is_relative_to(ROOT) else self.page
+        return f"{page}:{self.line}"
+
+    def marker(self, name: str) -> str | None:
+        first = self.text.lstrip().splitlines()[0] if self.text.strip() else ""
+        match = re.match(rf"#\s*docs:\s*{name}\b\s*(.*)", first)
+        return match.group(1).strip() if match else None
+
+
+def blocks_of(page: Path) -> list[Block]:
+    blocks, lines, current = [], page.read_text().splitlines(), None
+    for number, line in enumerate(lines, 1):
+        match = FENCE.match(line)
+        if current is None and match:
+            current = (match.group(1), match.group(2).lower(), number, [])
+        elif current is not None and line.startswith(current[0]) and not line.strip("`").strip():
+            blocks.append(Block(page, current[2], current[1], "\n".join(current[3])))
+            current = None
+        elif current is not None:
+            current[3].append(line)
+    assert current is None, f"{page}: unclosed code block from line {current[2]}"
+    return blocks
+
+
+def installed(dist: str) -> bool:
+    try:
+        importlib.metadata.distribution(dist)
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        return False
+
+
+def nlpf_commands(script: str) -> list[list[str]]:
+    """The argument lists of the `nlpf` invocations in a shell snippet."""
+    joined = re.sub(r"\\\n", " ", script)
+    commands = []
+    for line in joined.splitlines():
+        line = line.strip()
+        line = line[2:] if line.startswith("$ ") else line
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError as err:
+            raise AssertionError(f"cannot parse shell line {line!r}: {err}") from None
+        segment: list[str] = []
+        for word in [*words, "&&"]:
+            if word in ("&&", "||", ";", "|"):
+                if segment and segment[0] == "nlpf":
+                    commands.append(segment[1:])
+                segment = []
+            else:
+                segment.append(word)
+    return commands
+
+
+def check_nlpf(args: list[str], where: str) -> None:
+    multirun = any(a in ("--multirun", "-m") for a in args)
+    args = [a for a in args if a not in ("--debug", "--multirun", "-m")]
+    assert args, f"{where}: bare `nlpf`"
+    command, rest = args[0], args[1:]
+    if command in ("--help", "-h", "--version", "help") or command in RUNNABLE:
+        with redirect_stdout(io.StringIO()):
+            assert cli.main(args) == 0, f"{where}: `nlpf {' '.join(args)}` failed"
+        return
+    assert command in cli.COMMANDS, f"{where}: `nlpf {command}` is not a command (see framework/cli.py COMMANDS)"
+    if command in COMPOSED:
+        overrides = cli.expand_sweeps(rest)[0] if multirun else rest
+        config.load(overrides, components=() if command == "config" else tuple(config.COMPONENT_GROUPS))
+    if command == "plugin":
+        from framework import scaffold
+
+        assert rest[:1] == ["new"] and len(rest) >= 2, f"{where}: usage is `nlpf plugin new NAME`"
+        scaffold._parse_new(rest[1:])
+
+
+def check_block(block: Block, namespace: dict) -> None:
+    if block.lang == "python":
+        code = compile(block.text, block.where, "exec")
+        if block.marker("compile-only") is None:
+            exec(code, namespace)  # noqa: S102 - the docs are ours
+    elif block.lang in SHELL:
+        for args in nlpf_commands(block.text):
+            check_nlpf(args, block.where)
+    elif block.lang == "yaml":
+        yaml.safe_load(block.text)
+    elif block.lang == "toml":
+        tomllib.loads(block.text)
+
+
+@pytest.fixture
+def sandbox(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NLPF_CACHE", str(tmp_path / "cache"))
+    return tmp_path
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_code_blocks_of_page(page, sandbox):
+    namespace: dict = {"__name__": "__docs__"}
+    skipped = []
+    for block in blocks_of(page):
+        required = block.marker("requires")
+        if required and not installed(required):
+            skipped.append(f"{block.where} (needs {required})")
+            continue
+        try:
+            check_block(block, namespace)
+        except AssertionError:
+            raise
+        except Exception as err:  # noqa: BLE001 - report which block broke
+            raise AssertionError(f"{block.where}: {type(err).__name__}: {err}") from err
+    if skipped:
+        pytest.skip("blocks for uninstalled distributions: " + ", ".join(skipped))
+
+
+def test_the_checker_catches_broken_commands(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("```bash\nnlpf trian model=gpt_tiny\n```\n\n```bash\nnlpf train model=gpt_tinny\n```\n"
+                    "```python\n# docs: compile-only\nraise SystemExit\n```\n")
+    typo, bad_option, compile_only = blocks_of(page)
+    with pytest.raises(AssertionError, match="not a command"):
+        check_block(typo, {})
+    with pytest.raises(Exception, match="gpt_tiny"):
+        check_block(bad_option, {})
+    check_block(compile_only, {})  # not run, so it does not exit
+    assert nlpf_commands("cd x && nlpf list \\\n  architecture  # all\nnlpf --debug plugins") == [
+        ["list", "architecture"], ["--debug", "plugins"]]
