@@ -191,6 +191,8 @@ class InferenceMixin:
             streamer = TextStream(self.tokenizer, on_text) if on_text is not None and start == 0 else None
             stop_check = self._stop_checker(stops) if stops else None
             results.extend(self.generate_tokens(ids, mask, on_token=streamer, stop_check=stop_check, **options))
+            if streamer is not None:
+                streamer.finish(self._cut_at_stop(self.tokenizer.decode(results[0][0].token_ids), stops))
         for hyps in results:
             for g in hyps:
                 g.text = self._cut_at_stop(self.tokenizer.decode(g.token_ids), stops)
@@ -304,3 +306,9 @@ class TextStream:
         if len(text) > self.printed:
             self.on_text(text[self.printed:])
             self.printed = len(text)
+
+    def finish(self, final_text: str) -> None:
+        """Emit what was held back (an incomplete character at the end)."""
+        if len(final_text) > self.printed:
+            self.on_text(final_text[self.printed:])
+            self.printed = len(final_text)

@@ -42,6 +42,12 @@ def output_stream(path: Optional[str]) -> Iterator[TextIO]:
         raise
 
 
+def _parse(schema, args: list[str]):
+    """parse_into, with `key=-` (stdin/stdout) kept as the string '-' rather than YAML's list item."""
+    fixed = [f"{a[:-2]}='-'" if a.endswith("=-") else a for a in args]
+    return parse_into(schema, fixed)
+
+
 def _load(args):
     import torch
 
@@ -73,7 +79,7 @@ def predict(args: list[str], ctx) -> int:
     """nlpf predict ckpt=PATH input=FILE|- [output=FILE] [batch_size=32] [format=auto] ..."""
     from framework.inference.predict import detect_format, open_input, read_records
 
-    a: PredictArgs = parse_into(PredictArgs, args)
+    a: PredictArgs = _parse(PredictArgs, args)
     fmt = detect_format(a.input, a.format)
     stream = open_input(a.input)
     pipe = _load(a)
@@ -152,12 +158,12 @@ def _run_generation(a: GenerateArgs, require: Optional[str]) -> int:
 
 def generate(args: list[str], ctx) -> int:
     """nlpf generate ckpt=PATH prompt=TEXT|input=FILE [num_beams=4 do_sample=true temperature=0.8 ...]"""
-    return _run_generation(parse_into(GenerateArgs, args), require=None)
+    return _run_generation(_parse(GenerateArgs, args), require=None)
 
 
 def translate(args: list[str], ctx) -> int:
     """nlpf translate ckpt=PATH prompt=TEXT|input=FILE [num_beams=4 ...]: generation on a seq2seq checkpoint."""
-    a: GenerateArgs = parse_into(GenerateArgs, args)
+    a: GenerateArgs = _parse(GenerateArgs, args)
     return _run_generation(a, require="seq2seq")
 
 
@@ -169,7 +175,7 @@ def score(args: list[str], ctx) -> int:
     from framework.inference.predict import chunks, detect_format, open_input, read_records
     from framework.inference.scoring import read_nbest
 
-    a: ScoreArgs = parse_into(ScoreArgs, args)
+    a: ScoreArgs = _parse(ScoreArgs, args)
     stream = open_input(a.input)
     pipe = _load(a)
     with stream, output_stream(a.output) as out:

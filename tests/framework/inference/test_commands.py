@@ -1,0 +1,117 @@
+"""`nlpf predict | generate | translate | score` end to end on saved checkpoints."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import framework
+from framework.checkpoint import save_checkpoint
+from framework.cli import main
+from tests.framework.inference.conftest import GPT, T5, make
+
+
+def save(pipe, path):
+    save_checkpoint(path, pipe.model, pipe.config, pipe.tokenizer)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def gpt_ckpt(tmp_path_factory):
+    return save(make(GPT), tmp_path_factory.mktemp("ck") / "gpt")
+
+
+@pytest.fixture(scope="module")
+def t5_ckpt(tmp_path_factory):
+    return save(make(T5), tmp_path_factory.mktemp("ck") / "t5")
+
+
+@pytest.fixture(scope="module")
+def clf_ckpt(tmp_path_factory):
+    pipe = make(["model=bert_tiny", "tokenizer=byte", "head=sequence_classification",
+                 "objective=sequence_classification"], labels=["neg", "pos"])
+    return save(pipe, tmp_path_factory.mktemp("ck") / "clf")
+
+
+def test_generate_prints_the_same_text_as_the_python_api(gpt_ckpt, capsys):
+    assert main(["generate", f"ckpt={gpt_ckpt}", "prompt=Hello", "max_new_tokens=8"]) == 0
+    printed = capsys.readouterr().out
+    expected = framework.load(gpt_ckpt).generate("Hello", max_new_tokens=8)
+    assert printed == expected + "\n"
+
+
+def test_generate_file_to_jsonl_with_beams(gpt_ckpt, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("one\ntwo two\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["generate", f"ckpt={gpt_ckpt}", f"input={prompts}", f"output={out}", "num_beams=3",
+                 "num_return_sequences=2", "max_new_tokens=5"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["prompt"] for r in rows] == ["one", "two two"]
+    assert all(len(r["generations"]) == 2 for r in rows)
+    scores = [g["score"] for g in rows[0]["generations"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_translate_needs_a_seq2seq_checkpoint(gpt_ckpt, t5_ckpt, tmp_path, capsys):
+    assert main(["translate", f"ckpt={gpt_ckpt}", "prompt=hi"]) == 2
+    assert "encoder-decoder" in capsys.readouterr().err
+    src = tmp_path / "src.jsonl"
+    src.write_text(json.dumps({"source": "ein Haus", "id": "s1"}) + "\n")
+    out = tmp_path / "t.jsonl"
+    assert main(["translate", f"ckpt={t5_ckpt}", f"input={src}", f"output={out}", "num_beams=2",
+                 "max_new_tokens=6"]) == 0
+    row = json.loads(out.read_text())
+    assert row["id"] == "s1" and row["text"] == framework.load(t5_ckpt).generate("ein Haus", num_beams=2,
+                                                                                 max_new_tokens=6)
+
+
+def test_argument_typos_get_suggestions(gpt_ckpt, capsys):
+    assert main(["generate", f"ckpt={gpt_ckpt}", "prompt=a", "max_new_token=3"]) == 2
+    err = capsys.readouterr().err
+    assert "max_new_token" in err and "max_new_tokens" in err
+    assert main(["score", f"ckpt={gpt_ckpt}", "input=x", "lm_wieght=1"]) == 2
+    assert "lm_weight" in capsys.readouterr().err
+    assert main(["predict", "ckpt=/nonexistent", "input=-"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_predict_cli_and_atomic_output(clf_ckpt, tmp_path, capsys):
+    data = tmp_path / "in.csv"
+    data.write_text("id,text\n1,good\n2,a much longer and very bad review\n3,ok\n")
+    out = tmp_path / "pred.jsonl"
+    assert main(["predict", f"ckpt={clf_ckpt}", f"input={data}", f"output={out}", "batch_size=2"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["1", "2", "3"]
+    assert all(r["label"] in ("neg", "pos") for r in rows)
+    # an error half-way leaves the previous output untouched and no temporary file behind
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine"}\n{broken\n')
+    assert main(["predict", f"ckpt={clf_ckpt}", f"input={bad}", f"output={out}"]) == 2
+    assert "line 2" in capsys.readouterr().err
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["1", "2", "3"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl", "in.csv", "pred.jsonl"]
+
+
+def test_predict_reads_stdin(clf_ckpt, monkeypatch, capsys):
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"plain text line\n{\"text\": \"json\"}\n")))
+    assert main(["predict", f"ckpt={clf_ckpt}", "input=-"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 2 and all("label" in r for r in rows)
+
+
+def test_score_and_nbest_cli(gpt_ckpt, tmp_path):
+    texts = tmp_path / "t.txt"
+    texts.write_text("hello\nworld wide\n")
+    out = tmp_path / "s.jsonl"
+    assert main(["score", f"ckpt={gpt_ckpt}", f"input={texts}", f"output={out}", "tokens=true"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows[0]["text"] == "hello" and len(rows[0]["token_logprobs"]) == rows[0]["num_tokens"]
+    nbest = tmp_path / "nbest.jsonl"
+    nbest.write_text(json.dumps({"id": "u", "hypotheses": [{"text": "x y", "score": -3}, {"text": "z", "score": -1}]}) + "\n")
+    assert main(["score", f"ckpt={gpt_ckpt}", f"input={nbest}", f"output={out}", "nbest=true", "lm_weight=0"]) == 0
+    row = json.loads(out.read_text())
+    assert [h["text"] for h in row["hypotheses"]] == ["z", "x y"] and row["best"] == "z"
