@@ -1,8 +1,8 @@
 """Multi-head attention on `torch.nn.functional.scaled_dot_product_attention`.
 
 Self-attention uses one fused QKV projection; cross-attention projects queries from the decoder and
-keys/values (fused) from the encoder output. Relative position biases and padding/causal masks arrive
-as one additive `bias` computed once per forward by the model and shared by all layers.
+keys/values (fused) from the encoder output. Padding/causal masks arrive as one boolean mask,
+or (with a relative position bias) as one additive float `bias`, computed once per forward by the model and shared by all layers.
 A cache entry is the tuple (keys, values), each [B, heads, positions, head_dim].
 """
 from __future__ import annotations
@@ -73,7 +73,7 @@ class Attention(nn.Module):
             if cache is not None:
                 k = torch.cat([cache[0], k], dim=2)
                 v = torch.cat([cache[1], v], dim=2)
-        if bias is not None and bias.dtype != q.dtype:
+        if bias is not None and bias.is_floating_point() and bias.dtype != q.dtype:
             bias = bias.to(q.dtype)
         out = F.scaled_dot_product_attention(
             q, k, v,

@@ -1,9 +1,10 @@
-"""Attention masks as additive biases for `scaled_dot_product_attention`.
+"""Attention masks for `scaled_dot_product_attention`: boolean "may attend" masks, or additive float biases
+when a relative position bias has to be added anyway (T5).
 
 A mask is only materialised when needed: a causal pass without padding and without a cache returns
-`(None, True)` so SDPA can use its fused causal kernel. Masked positions get the dtype's most negative
-finite value (not -inf), so a row with every key masked gives a uniform softmax instead of NaN,
-exactly like the reference implementations.
+`(None, True)` so SDPA can use its fused causal kernel. With a boolean mask, a query row whose keys are all
+masked (left padding) comes out as zeros, as in the reference's default SDPA path; with a float bias masked
+keys get the dtype's most negative finite value (never -inf, so no NaN).
 """
 from __future__ import annotations
 
@@ -24,10 +25,9 @@ def attention_bias(
     k_len: int,
     *,
     causal: bool,
-    dtype: torch.dtype,
     device: torch.device,
 ) -> tuple[Optional[torch.Tensor], bool]:
-    """(bias [B|1, 1, q_len, k_len] or None, is_causal) for self-attention over `k_len` keys of which the last
+    """(boolean mask [B|1, 1, q_len, k_len] or None, is_causal) for self-attention over `k_len` keys of which the last
     `q_len` are the queries (k_len > q_len when a key/value cache holds earlier positions).
 
     attention_mask: [B, k_len] with 1 for real tokens and 0 for padding, or None.
@@ -44,11 +44,11 @@ def attention_bias(
     if attention_mask is not None:
         keys = attention_mask[:, None, None, :].to(device=device, dtype=torch.bool)  # [B, 1, 1, k]
         allowed = keys if allowed is None else allowed & keys
-    return to_bias(allowed, dtype), False
+    return allowed, False
 
 
-def padding_bias(attention_mask: Optional[torch.Tensor], dtype: torch.dtype) -> Optional[torch.Tensor]:
-    """[B, 1, 1, S] bias that hides padded keys (cross-attention, bidirectional encoders)."""
+def padding_mask(attention_mask: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    """[B, 1, 1, S] boolean mask that hides padded keys (cross-attention, bidirectional encoders)."""
     if attention_mask is None:
         return None
-    return to_bias(attention_mask[:, None, None, :].to(torch.bool), dtype)
+    return attention_mask[:, None, None, :].to(torch.bool)

@@ -6,7 +6,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from framework.modules import BackboneOutput, Embeddings, TransformerLayer, padding_bias
+from framework.modules import BackboneOutput, Embeddings, TransformerLayer, padding_mask
 
 
 class Bert(nn.Module):
@@ -36,7 +36,7 @@ class Bert(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
                 token_type_ids: Optional[torch.Tensor] = None, output_hidden_states: bool = False) -> BackboneOutput:
         x = self.embeddings(input_ids, token_type_ids)
-        bias = padding_bias(attention_mask, x.dtype)
+        bias = padding_mask(attention_mask)
         states = [x] if output_hidden_states else None
         for layer in self.layers:
             x, _ = layer(x, bias=bias)

@@ -42,7 +42,7 @@ class GPT(nn.Module):
         past = past_key_values[0][0].shape[2] if past_key_values else 0
         n = input_ids.shape[1]
         x = self.embeddings(input_ids, past_length=past, position_ids=position_ids)
-        bias, is_causal = attention_bias(attention_mask, n, past + n, causal=True, dtype=x.dtype, device=x.device)
+        bias, is_causal = attention_bias(attention_mask, n, past + n, causal=True, device=x.device)
         states = [x] if output_hidden_states else None
         cache = [] if use_cache else None
         for i, layer in enumerate(self.layers):

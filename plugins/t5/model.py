@@ -8,7 +8,7 @@ from torch import nn
 
 from framework.errors import ConfigError
 from framework.modules import (BackboneOutput, RMSNorm, RelativePositionBias, TransformerLayer, activation,
-                               attention_bias, padding_bias)
+                               attention_bias, padding_mask, to_bias)
 
 
 def parse_feed_forward_proj(value: str) -> tuple[str, bool]:
@@ -48,12 +48,14 @@ class T5Stack(nn.Module):
         n = x.shape[1]
         # the position bias (computed once, shared by all layers) carries the padding/causal mask too
         bias = self.relative_bias(n, past + n, past)
-        mask, _ = attention_bias(attention_mask, n, past + n, causal=self.decoder, dtype=x.dtype, device=x.device)
+        mask, _ = attention_bias(attention_mask, n, past + n, causal=self.decoder, device=x.device)
         if self.decoder and mask is None and n > 1:  # is_causal cannot combine with a bias: build it
             mask, _ = attention_bias(torch.ones(1, past + n, device=x.device), n, past + n, causal=True,
-                                     dtype=x.dtype, device=x.device)
-        bias = bias if mask is None else bias + mask
-        memory_bias = padding_bias(memory_mask, x.dtype) if self.decoder else None
+                                     device=x.device)
+        bias = bias if mask is None else bias + to_bias(mask, bias.dtype)
+        memory_bias = None
+        if self.decoder and memory_mask is not None:
+            memory_bias = to_bias(padding_mask(memory_mask), x.dtype)
         x = self.dropout(x)
         states = [x] if output_hidden_states else None
         cache = [] if use_cache else None

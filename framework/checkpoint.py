@@ -1,0 +1,173 @@
+"""nlpf checkpoint directories: model.safetensors, config.yaml, tokenizer/, meta.json (see docs/internals.md).
+
+Saving is atomic: everything is written into a temporary directory beside the target, fsynced, then renamed
+into place, so a crash never leaves a half-written checkpoint behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from framework.errors import NlpfError
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.yaml"
+META = "meta.json"
+TOKENIZER_DIR = "tokenizer"
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _meta(extra: Optional[dict]) -> dict:
+    import framework
+    from framework.plugins import state
+
+    plugins = [{"name": p.name, "distribution": p.distribution, "version": p.version, "status": p.status}
+               for p in state().plugins]
+    meta = {"nlpf_version": framework.__version__, "torch_version": torch.__version__, "plugins": plugins,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    meta.update(extra or {})
+    return meta
+
+
+def _unique_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict with each shared (tied) tensor kept once, under its first name."""
+    seen: dict[tuple, str] = {}
+    out = {}
+    for name, tensor in model.state_dict().items():
+        key = (tensor.device, tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape))
+        if key in seen:
+            continue
+        seen[key] = name
+        out[name] = tensor.detach().contiguous().cpu()
+    return out
+
+
+def _write_tokenizer(tokenizer: Any, target: Path) -> None:
+    if isinstance(tokenizer, (str, os.PathLike)):
+        source = Path(tokenizer)
+        if not source.is_dir():
+            raise NlpfError(f"tokenizer directory '{source}' does not exist")
+        shutil.copytree(source, target)
+    else:
+        from framework.tokenizers import save_tokenizer
+
+        save_tokenizer(tokenizer, target)
+
+
+def save_checkpoint(directory, model: torch.nn.Module, cfg: Any, tokenizer_dir_or_obj: Any = None,
+                    meta: Optional[dict] = None) -> Path:
+    """Write `model` (a TaskModel), its run config and tokenizer into `directory`, replacing it atomically."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    try:
+        save_file(_unique_state(model), str(tmp / WEIGHTS), metadata={"format": "pt"})
+        node = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
+        (tmp / CONFIG).write_text(OmegaConf.to_yaml(node, resolve=True))
+        if tokenizer_dir_or_obj is not None:
+            _write_tokenizer(tokenizer_dir_or_obj, tmp / TOKENIZER_DIR)
+        (tmp / META).write_text(json.dumps(_meta(meta), indent=2) + "\n")
+        _fsync_tree(tmp)
+        if directory.exists():  # swap: old out of the way first, so the target name is never half-written
+            old = directory.parent / f".{directory.name}.old-{os.getpid()}"
+            os.replace(directory, old)
+            os.replace(tmp, directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory
+
+
+def read_config(directory) -> DictConfig:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise NlpfError(f"checkpoint directory '{directory}' does not exist")
+    missing = [n for n in (CONFIG, WEIGHTS) if not (directory / n).is_file()]
+    if missing:
+        raise NlpfError(
+            f"'{directory}' is not an nlpf checkpoint: {' and '.join(missing)} missing",
+            hint="pass a directory written by `nlpf train` or `nlpf import hf`"
+            + ("; for a Hugging Face directory run `nlpf import hf SRC OUT` first"
+               if (directory / "config.json").is_file() else ""),
+        )
+    return OmegaConf.load(directory / CONFIG)
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise NlpfError(f"cannot read weights '{path}': {err}",
+                        hint="the file is truncated or corrupt; save or import the checkpoint again") from None
+
+
+def load_state(model: torch.nn.Module, weights: dict[str, torch.Tensor], where: str) -> None:
+    """Load `weights` into `model`, tolerating only the tied aliases that were saved once; anything else is an error."""
+    expected = model.state_dict()
+    shape_errors = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
+                    for k, v in weights.items() if k in expected and expected[k].shape != v.shape]
+    unexpected = sorted(set(weights) - set(expected))
+    # a key may be absent when it shares storage with a present one (tied embeddings)
+    by_storage: dict[tuple, list[str]] = {}
+    for k, t in expected.items():
+        by_storage.setdefault((t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape)), []).append(k)
+    missing = [k for k in expected if k not in weights
+               and not any(a in weights for a in by_storage[(expected[k].untyped_storage().data_ptr(),
+                                                             expected[k].storage_offset(), tuple(expected[k].shape))])]
+    if shape_errors or unexpected or missing:
+        parts = []
+        if shape_errors:
+            parts.append("shape mismatch: " + "; ".join(shape_errors[:5]))
+        if missing:
+            parts.append("missing: " + ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""))
+        if unexpected:
+            parts.append("unexpected: " + ", ".join(unexpected[:5]) + (" ..." if len(unexpected) > 5 else ""))
+        raise NlpfError(f"the weights in '{where}' do not match the model its config describes ({'; '.join(parts)})",
+                        hint="the config.yaml and model.safetensors come from different models; re-save the checkpoint")
+    model.load_state_dict(weights, strict=False)
+
+
+def load_checkpoint(directory, map_location: str | torch.device = "cpu"):
+    """Rebuild (TaskModel, cfg) from a checkpoint directory."""
+    from framework.config import validate_component
+    from framework.model import build_model
+
+    directory = Path(directory)
+    cfg = read_config(directory)
+    for group in ("model", "head"):
+        if cfg.get(group) is not None:
+            cfg[group] = validate_component(group, cfg[group])
+    if cfg.model.get("vocab_size", 0) is None:
+        raise NlpfError(f"'{directory / CONFIG}' has model.vocab_size: null",
+                        hint="a checkpoint must record its vocabulary size")
+    model = build_model(cfg)
+    load_state(model, read_weights(directory / WEIGHTS), str(directory / WEIGHTS))
+    model.to(map_location)
+    return model, cfg

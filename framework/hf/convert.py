@@ -1,0 +1,195 @@
+"""`import_hf` and `export_hf`: Hugging Face checkpoint directories <-> nlpf checkpoint directories."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from types import ModuleType
+
+import torch
+from omegaconf import OmegaConf
+
+from framework.errors import NlpfError, did_you_mean
+from framework.hf import bert, gpt2, t5
+from framework.hf.mapping import to_hf, to_ours
+from framework.hf.tokenizer import copy_back, tokenizer_node
+
+FAMILIES: dict[str, ModuleType] = {m.MODEL_TYPE: m for m in (bert, gpt2, t5)}
+BY_ARCH_NAME = {"bert": bert, "gpt": gpt2, "t5": t5}  # our architecture name -> family
+
+
+def _read_hf_config(src: Path) -> dict:
+    path = src / "config.json"
+    if not path.is_file():
+        raise NlpfError(f"'{src}' is not a Hugging Face checkpoint directory: no config.json",
+                        hint="pass the directory written by `save_pretrained` (config.json + model.safetensors)")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as err:
+        raise NlpfError(f"cannot parse '{path}': {err}") from None
+
+
+def _fix_legacy_names(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Very old BERT checkpoints call LayerNorm parameters gamma/beta."""
+    out = {}
+    for k, v in weights.items():
+        if "LayerNorm." in k:
+            k = k.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
+        out[k] = v
+    return out
+
+
+def read_hf_weights(src: Path) -> dict[str, torch.Tensor]:
+    """model.safetensors (or its sharded index), else pytorch_model.bin loaded with weights_only=True."""
+    from framework.checkpoint import read_weights
+
+    if (src / "model.safetensors").is_file():
+        return _fix_legacy_names(read_weights(src / "model.safetensors"))
+    index = src / "model.safetensors.index.json"
+    if index.is_file():
+        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        weights = {}
+        for shard in shards:
+            weights.update(read_weights(src / shard))
+        return _fix_legacy_names(weights)
+    if (src / "pytorch_model.bin").is_file():
+        try:
+            state = torch.load(src / "pytorch_model.bin", map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - pickle errors come in many types
+            raise NlpfError(f"cannot read '{src / 'pytorch_model.bin'}' safely: {str(err).splitlines()[0]}",
+                            hint="only plain tensor state dicts load with weights_only=True; re-save the model "
+                            "with save_pretrained(safe_serialization=True)") from None
+        return _fix_legacy_names({k: v for k, v in state.items() if isinstance(v, torch.Tensor)})
+    raise NlpfError(f"'{src}' has no weights: expected model.safetensors or pytorch_model.bin")
+
+
+def _family(model_type) -> ModuleType:
+    if model_type not in FAMILIES:
+        raise NlpfError(f"config.json model_type {model_type!r} is not supported."
+                        + did_you_mean(str(model_type), FAMILIES),
+                        hint=f"nlpf imports: {', '.join(FAMILIES)}")
+    return FAMILIES[model_type]
+
+
+def _architecture(fam: ModuleType, c: dict, weights: dict) -> str:
+    archs = c.get("architectures") or []
+    if archs:
+        arch = archs[0]
+        if arch not in fam.HEADS:
+            raise NlpfError(f"config.json architecture '{arch}' is not supported." + did_you_mean(arch, fam.HEADS),
+                            hint=f"nlpf imports {', '.join(fam.HEADS)}")
+        return arch
+    # no `architectures`: guess from the weights
+    if fam is bert:
+        for arch, marker in (("BertForMaskedLM", "cls.predictions.bias"), ("BertForQuestionAnswering", "qa_outputs.weight"),
+                             ("BertForSequenceClassification", "classifier.weight")):
+            if marker in weights:
+                if arch == "BertForSequenceClassification" and "bert.pooler.dense.weight" not in weights:
+                    return "BertForTokenClassification"
+                return arch
+        return "BertModel"
+    if fam is gpt2:
+        return "GPT2LMHeadModel" if "transformer.wte.weight" in weights else "GPT2Model"
+    return "T5ForConditionalGeneration"
+
+
+def _prefix(fam: ModuleType, arch: str, weights: dict) -> str:
+    prefix = fam.prefix_of(arch)
+    probe = {bert: "embeddings.word_embeddings.weight", gpt2: "wte.weight", t5: "shared.weight"}[fam]
+    if prefix and prefix + probe not in weights and probe in weights:
+        return ""  # e.g. a BertFor* saved from the inner model
+    if not prefix:
+        for p in ("bert.", "transformer."):
+            if p + probe in weights and probe not in weights:
+                return p
+    return prefix
+
+
+def import_hf(src, out) -> Path:
+    """Convert a Hugging Face checkpoint directory into an nlpf checkpoint directory `out`."""
+    from framework.checkpoint import load_state, save_checkpoint
+    from framework.config import validate_component
+    from framework.model import build_model
+
+    src, out = Path(src), Path(out)
+    c = _read_hf_config(src)
+    fam = _family(c.get("model_type"))
+    weights = read_hf_weights(src)
+    arch = _architecture(fam, c, weights)
+    prefix = _prefix(fam, arch, weights)
+    model_node = fam.model_node(c)
+    head_node = fam.head_node(arch, c, weights, prefix)
+    state = to_ours(fam.params(model_node, head_node, prefix), weights, fam.ignored(head_node, prefix), str(src))
+
+    cfg = {"model": OmegaConf.to_container(validate_component("model", OmegaConf.create(model_node)))}
+    if head_node is not None:
+        cfg["head"] = OmegaConf.to_container(validate_component("head", OmegaConf.create(head_node)))
+    id2label = c.get("id2label")
+    if head_node is not None and head_node["name"] in ("sequence_classification", "token_classification") and id2label:
+        cfg["labels"] = [id2label[k] for k in sorted(id2label, key=int)]
+    cfg["max_length"] = int(c.get("max_position_embeddings") or c.get("n_positions") or 512)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tok = tokenizer_node(src, Path(tmp) / "tokenizer")
+        if tok is not None:
+            cfg["tokenizer"] = tok
+        model = build_model(OmegaConf.create(cfg))
+        load_state(model, state, str(src))
+        meta = {"source": {"format": "huggingface", "path": str(src.resolve()), "architecture": arch, "config": c}}
+        save_checkpoint(out, model, OmegaConf.create(cfg), Path(tmp) / "tokenizer" if tok is not None else None,
+                        meta=meta)
+    return out
+
+
+def export_hf(ckpt, out) -> Path:
+    """Write an nlpf checkpoint as a Hugging Face directory (config.json, model.safetensors, tokenizer files)."""
+    from safetensors.torch import save_file
+
+    from framework.checkpoint import META, TOKENIZER_DIR, load_checkpoint
+
+    ckpt, out = Path(ckpt), Path(out)
+    model, cfg = load_checkpoint(ckpt)
+    m = OmegaConf.to_container(cfg.model)
+    head = OmegaConf.to_container(cfg.head) if cfg.get("head") is not None else None
+    fam = BY_ARCH_NAME.get(m["name"])
+    if fam is None:
+        raise NlpfError(f"architecture '{m['name']}' has no Hugging Face counterpart",
+                        hint=f"nlpf exports {', '.join(BY_ARCH_NAME)} models")
+    reason = fam.check_exportable(m, head)
+    if reason:
+        raise NlpfError(f"cannot export '{ckpt}' to Hugging Face: {reason}")
+    arch, fields = fam.hf_config(m, head)
+    prefix = fam.prefix_of(arch)
+    ours = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    weights = to_hf(fam.params(m, head, prefix), ours)
+    if head is not None and head["name"] == "lm" and fam is bert:
+        weights["cls.predictions.decoder.bias"] = weights["cls.predictions.bias"].clone()
+
+    # keep the source's non-math fields (token ids, label names...) when the checkpoint was imported
+    meta = json.loads((ckpt / META).read_text()) if (ckpt / META).is_file() else {}
+    base = dict(meta.get("source", {}).get("config", {})) if meta.get("source", {}).get("architecture") == arch else {}
+    base.update(fields)
+    base["model_type"], base["architectures"] = fam.MODEL_TYPE, [arch]
+    labels = cfg.get("labels")
+    if labels and head is not None and head["name"] in ("sequence_classification", "token_classification"):
+        base["id2label"] = {str(i): str(x) for i, x in enumerate(labels)}
+        base["label2id"] = {str(x): i for i, x in enumerate(labels)}
+    elif head is not None and head.get("num_labels"):
+        base["id2label"] = {str(i): f"LABEL_{i}" for i in range(head["num_labels"])}
+        base["label2id"] = {f"LABEL_{i}": i for i in range(head["num_labels"])}
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        (tmp / "config.json").write_text(json.dumps(base, indent=2, sort_keys=True) + "\n")
+        copy_back(ckpt / TOKENIZER_DIR, tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

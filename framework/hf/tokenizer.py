@@ -1,0 +1,64 @@
+"""Tokenizer files beside a Hugging Face checkpoint -> an nlpf tokenizer directory (files + tokenizer.yaml)."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Optional
+
+from omegaconf import OmegaConf
+
+FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "merges.txt", "spiece.model", "special_tokens_map.json",
+         "tokenizer_config.json", "added_tokens.json")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _byte_level_bpe_json(src: Path, out: Path) -> None:
+    """GPT-2 ships vocab.json + merges.txt; turn them into one tokenizer.json."""
+    from tokenizers import ByteLevelBPETokenizer
+
+    tok = ByteLevelBPETokenizer(str(src / "vocab.json"), str(src / "merges.txt"))
+    tok.save(str(out / "tokenizer.json"))
+
+
+def tokenizer_node(src: Path, out: Path) -> Optional[dict]:
+    """Copy the tokenizer files of `src` into `out`; return the tokenizer node (paths relative to `out`),
+    or None when `src` has no tokenizer."""
+    present = [f for f in FILES if (src / f).is_file()]
+    if not present:
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    for f in present:
+        shutil.copy2(src / f, out / f)
+    tok_cfg = _read_json(src / "tokenizer_config.json")
+    if (src / "tokenizer.json").is_file():
+        node = {"name": "hf", "path": "tokenizer.json", "template": "native"}
+    elif (src / "vocab.txt").is_file():
+        node = {"name": "hf", "path": "vocab.txt", "template": "cls_sep",
+                "lowercase": bool(tok_cfg.get("do_lower_case", True))}
+    elif (src / "vocab.json").is_file() and (src / "merges.txt").is_file():
+        _byte_level_bpe_json(src, out)
+        node = {"name": "hf", "path": "tokenizer.json", "template": "none"}
+    elif (src / "spiece.model").is_file():
+        node = {"name": "sentencepiece", "model_file": "spiece.model", "template": "eos", "pad": "<pad>",
+                "eos": "</s>", "unk": "<unk>", "bos": None, "mask": None, "cls": None, "sep": None,
+                "num_sentinels": int(tok_cfg.get("extra_ids", 100))}
+    else:
+        return None
+    (out / "tokenizer.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(node)))
+    return node
+
+
+def copy_back(tok_dir: Path, out: Path) -> None:
+    """Export: put the original Hugging Face tokenizer files (not our tokenizer.yaml) next to the weights."""
+    if not tok_dir.is_dir():
+        return
+    for f in tok_dir.iterdir():
+        if f.is_file() and f.name != "tokenizer.yaml":
+            shutil.copy2(f, out / f.name)

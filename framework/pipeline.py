@@ -1,0 +1,45 @@
+"""`framework.load(path)`: a checkpoint directory as a ready-to-use object."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from framework.errors import NlpfError
+from framework.inference.api import InferenceMixin
+
+
+class Pipeline(InferenceMixin):
+    """The model (eval mode), its tokenizer (None if the checkpoint has none) and its run config.
+    `.predict`, `.generate`, `.score` come from `InferenceMixin`."""
+
+    def __init__(self, model: torch.nn.Module, tokenizer: Any, config: Any, path: Optional[Path] = None):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = config
+        self.path = path
+
+    def __repr__(self) -> str:
+        return f"Pipeline(model={self.config.model.name}, kind={self.model.kind}, path={str(self.path)!r})"
+
+
+def _load_tokenizer(directory: Path):
+    if not directory.is_dir():
+        return None
+    try:
+        from framework.tokenizers import load_tokenizer
+    except ImportError as err:
+        raise NlpfError(f"cannot load the tokenizer in '{directory}': {err}",
+                        hint="this build of nlpf has no framework.tokenizers; reinstall nlpf") from None
+    return load_tokenizer(directory)
+
+
+def load_pipeline(path, device: str | torch.device = "cpu") -> Pipeline:
+    """Load a checkpoint directory written by `nlpf train` or `nlpf import hf`."""
+    from framework.checkpoint import TOKENIZER_DIR, load_checkpoint
+
+    path = Path(path)
+    model, cfg = load_checkpoint(path, map_location=device)
+    model.eval()
+    return Pipeline(model, _load_tokenizer(path / TOKENIZER_DIR), cfg, path)
