@@ -210,7 +210,7 @@ class Tokenizer:
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
         ids = [int(i) for i in ids]
         if skip_special_tokens:
-            special = self.special_ids
+            special = self.special_ids - {self.unk_id}  # an unknown piece is still content
             ids = [i for i in ids if i not in special]
         return self._decode_plain(ids)
 

@@ -24,6 +24,7 @@ class FileSource(DataSource):
 
     def _split_paths(self) -> dict[str, str]:
         paths = {"train": self.cfg.path, "validation": self.cfg.validation_path, "test": self.cfg.test_path}
+        paths = {k: (None if v == "???" else v) for k, v in paths.items()}
         if not paths["train"]:
             resolve_files(None, "data.path")  # raises: not set
         return {k: v for k, v in paths.items() if v}
