@@ -79,15 +79,35 @@ class InferenceMixin:
         tok = self.tokenizer
         return getattr(tok, "template", None) == "cls_sep"
 
+    def _source_config(self) -> dict:
+        """The Hugging Face config an imported checkpoint came from (for token ids when it has no tokenizer)."""
+        import json
+        from pathlib import Path
+
+        path = getattr(self, "path", None)
+        try:
+            meta = json.loads((Path(path) / "meta.json").read_text()) if path else {}
+        except (OSError, ValueError):
+            meta = {}
+        return (meta.get("source") or {}).get("config") or {}
+
+    def _special_id(self, name: str) -> Optional[int]:
+        value = getattr(self.tokenizer, f"{name}_id", None) if self.tokenizer is not None else None
+        if value is None:
+            value = self._source_config().get(f"{name}_token_id")
+        return value if isinstance(value, int) else None
+
     def _pad_id(self) -> int:
-        tok = self.tokenizer
-        for value in (tok.pad_id, tok.eos_id, 0):
+        for value in (self._special_id("pad"), self._special_id("eos"), 0):
             if value is not None:
                 return value
         return 0
 
     def _eos_ids(self) -> list[int]:
-        ids = [self.tokenizer.eos_id] if self.tokenizer.eos_id is not None else []
+        ids = []
+        eos = self._special_id("eos")
+        if eos is not None:
+            ids.append(eos)
         model_node = self.config.get("model") if hasattr(self.config, "get") else None
         extra = model_node.get("eos_token_id") if model_node is not None and hasattr(model_node, "get") else None
         if isinstance(extra, int) and extra not in ids:
@@ -99,7 +119,8 @@ class InferenceMixin:
         start = model_node.get("decoder_start_token_id") if model_node is not None and hasattr(model_node, "get") else None
         if start is not None:
             return int(start)
-        return self.tokenizer.pad_id if self.tokenizer.pad_id is not None else self.tokenizer.bos_id
+        pad = self._special_id("pad")
+        return pad if pad is not None else self._special_id("bos")
 
     def _require(self, allowed: Sequence[str], what: str, hint: str) -> None:
         if self.task not in allowed:
@@ -150,16 +171,21 @@ class InferenceMixin:
         return ids.to(self.device), mask.to(self.device)
 
     def generate_tokens(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
-                        on_token: Optional[Callable[[int, int], None]] = None,
-                        stop_check=None, **options) -> list[list[Generation]]:
-        """Generate from token ids (decoder prompts left padded). Options as in `generate`."""
+                        on_token: Optional[Callable[[int, int], None]] = None, stop_check=None,
+                        eos_token_id: int | Sequence[int] | None = None, **options) -> list[list[Generation]]:
+        """Generate from token ids (decoder prompts left padded). Options as in `generate`;
+        `eos_token_id` overrides the checkpoint's end-of-sequence id(s)."""
         self._require(("lm", "seq2seq"), "generation", "use `predict` for classification, tagging and QA checkpoints")
         o = resolve_options(**options)
+        if eos_token_id is None:
+            eos = self._eos_ids()
+        else:
+            eos = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         self.model.eval()
         return generate_ids(self.model, input_ids.to(self.device), attention_mask.to(self.device), o,
-                            self._eos_ids(), self.kind == "encoder-decoder", self._decoder_start_id(),
+                            eos, self.kind == "encoder-decoder", self._decoder_start_id(),
                             on_token=on_token, stop_check=stop_check)
 
     def generate(self, prompts: str | Sequence[str], batch_size: int = 8, details: bool = False,

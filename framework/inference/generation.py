@@ -156,6 +156,10 @@ class DecoderRunner:
         self.ids, self.mask = self.ids.index_select(0, index), self.mask.index_select(0, index)
         self.past = select_rows(self.past, index)
 
+    def history(self) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """The tokens a repetition penalty counts: the (unpadded) prompt."""
+        return self.ids, self.mask
+
 
 class Seq2SeqRunner:
     """Steps an encoder-decoder: the encoder runs once, the decoder starts from `decoder_start_id`."""
@@ -186,6 +190,10 @@ class Seq2SeqRunner:
         self.ids, self.mask = self.ids.index_select(0, index), self.mask.index_select(0, index)
         self.encoder_states = self.encoder_states.index_select(0, index)
         self.past = select_rows(self.past, index)
+
+    def history(self) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """The tokens a repetition penalty counts: the decoder's (the start token), not the source."""
+        return self.ids, None
 
 
 # ---------------------------------------------------------------- logits processing
@@ -263,7 +271,7 @@ def sample_or_greedy(runner, input_ids, attention_mask, o: GenerationOptions, eo
     eos = torch.tensor(list(eos_ids) or [-1], device=device)
     process = LogitsProcessor(o, eos_ids, sampling)
     logits = runner.prefill(input_ids, attention_mask)
-    process.start(input_ids, attention_mask, logits.shape[-1])
+    process.start(*runner.history(), logits.shape[-1])
     unfinished = torch.ones(rows, dtype=torch.bool, device=device)
     hit_eos = [False] * rows
     hit_stop = [False] * rows
@@ -318,7 +326,7 @@ def beam_search(runner, input_ids, attention_mask, o: GenerationOptions, eos_ids
     expand = torch.arange(batch, device=device).repeat_interleave(beams)
     runner.select(expand)
     logits = logits.index_select(0, expand)
-    process.start(input_ids.index_select(0, expand), attention_mask.index_select(0, expand), logits.shape[-1])
+    process.start(*runner.history(), logits.shape[-1])
 
     vocab = logits.shape[-1]
     max_new = o.max_new_tokens

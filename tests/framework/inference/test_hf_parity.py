@@ -1,0 +1,105 @@
+"""Greedy and beam search on converted GPT-2 and T5 checkpoints give the tokens `transformers` gives."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers")
+
+import framework  # noqa: E402
+from framework.hf import import_hf  # noqa: E402
+
+EOS = 7
+PROMPTS = [[11, 42, 99, 3, 150], [5, 17, 23], [200, 1, 64, 80, 120, 33, 9]]
+OPTIONS = [
+    dict(),
+    dict(num_beams=4),
+    dict(num_beams=3, length_penalty=0.6, early_stopping=True, num_return_sequences=3),
+    dict(num_beams=4, length_penalty=2.0, num_return_sequences=2),
+    dict(repetition_penalty=1.4),
+    dict(num_beams=2, repetition_penalty=1.2, min_new_tokens=4),
+]
+
+
+def _spread(model, seed):
+    """Random weights wide enough that the next token is rarely a near tie."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() >= 2:
+                p.normal_(0.0, 0.3)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def gpt2(tmp_path_factory):
+    cfg = transformers.GPT2Config(vocab_size=211, n_positions=64, n_embd=64, n_layer=2, n_head=4,
+                                  bos_token_id=EOS, eos_token_id=EOS, pad_token_id=EOS)
+    torch.manual_seed(0)
+    hf = _spread(transformers.GPT2LMHeadModel(cfg), 1)
+    root = tmp_path_factory.mktemp("gpt2")
+    hf.save_pretrained(root / "hf")
+    import_hf(root / "hf", root / "nlpf")
+    return hf, framework.load(root / "nlpf")
+
+
+@pytest.fixture(scope="module")
+def t5(tmp_path_factory):
+    cfg = transformers.T5Config(vocab_size=197, d_model=64, d_kv=16, d_ff=128, num_layers=2, num_decoder_layers=2,
+                                num_heads=4, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    torch.manual_seed(0)
+    hf = _spread(transformers.T5ForConditionalGeneration(cfg), 2)
+    root = tmp_path_factory.mktemp("t5")
+    hf.save_pretrained(root / "hf")
+    import_hf(root / "hf", root / "nlpf")
+    return hf, framework.load(root / "nlpf")
+
+
+def _hf_options(o: dict) -> dict:
+    return dict(num_beams=o.get("num_beams", 1), length_penalty=o.get("length_penalty", 1.0),
+                early_stopping=o.get("early_stopping", False), num_return_sequences=o.get("num_return_sequences", 1),
+                repetition_penalty=o.get("repetition_penalty", 1.0), min_new_tokens=o.get("min_new_tokens", 0),
+                do_sample=False)
+
+
+def _trim(row: list[int], eos: int, pad: int) -> list[int]:
+    """transformers pads finished rows; our hypotheses stop before the end-of-sequence token."""
+    if eos in row:
+        return row[:row.index(eos)]
+    return row
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "greedy")
+def test_gpt2_generation_matches_transformers(gpt2, options):
+    hf, pipe = gpt2
+    for prompt in PROMPTS:
+        ids = torch.tensor([prompt])
+        expected = hf.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=12, eos_token_id=EOS,
+                               pad_token_id=EOS, **_hf_options(options))
+        expected = [_trim(r[len(prompt):], EOS, EOS) for r in expected.tolist()]
+        ours = pipe.generate_tokens(ids, max_new_tokens=12, eos_token_id=EOS, **options)[0]
+        assert [g.token_ids for g in ours] == expected, f"prompt {prompt}"
+
+
+def test_gpt2_left_padded_batch_matches_transformers(gpt2):
+    hf, pipe = gpt2
+    width = max(map(len, PROMPTS))
+    ids = torch.tensor([[EOS] * (width - len(p)) + p for p in PROMPTS])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in PROMPTS])
+    for options in (dict(), dict(num_beams=3)):
+        expected = hf.generate(ids, attention_mask=mask, max_new_tokens=10, eos_token_id=EOS, pad_token_id=EOS,
+                               **_hf_options(options))
+        expected = [_trim(r[width:], EOS, EOS) for r in expected.tolist()]
+        ours = pipe.generate_tokens(ids, mask, max_new_tokens=10, eos_token_id=EOS, **options)
+        assert [g.token_ids for hyps in ours for g in hyps] == expected
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "greedy")
+def test_t5_generation_matches_transformers(t5, options):
+    hf, pipe = t5
+    for prompt in PROMPTS:
+        ids = torch.tensor([[t % 197 for t in prompt] + [1]])
+        expected = hf.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=12, **_hf_options(options))
+        expected = [_trim(r[1:], 1, 0) for r in expected.tolist()]
+        ours = pipe.generate_tokens(ids, max_new_tokens=12, eos_token_id=1, **options)[0]
+        assert [g.token_ids for g in ours] == expected, f"prompt {prompt}"
