@@ -1,0 +1,136 @@
+"""Composing a run from its config: tokenizer, data sets, objective, labels and the TaskModel, optionally
+starting from the weights of an earlier checkpoint (`init_from`)."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from framework.errors import NlpfError
+
+
+@dataclass
+class Run:
+    cfg: DictConfig  # the resolved config, completed with labels and model.vocab_size (what checkpoints record)
+    tokenizer: Any
+    objective: Any
+    datasets: dict
+    model: Any
+    labels: list[str]
+
+
+def build_objective(cfg, tokenizer):
+    from framework.plugins import registries
+
+    return registries().objective.get(cfg.objective.name).build_fn()(cfg.objective, tokenizer)
+
+
+def checkpoint_dir(path: str | Path) -> Path:
+    """A checkpoint directory from a checkpoint, a run directory (its best, else last) or a packaged name."""
+    text = str(path)
+    if text.startswith("hf-packaged:"):
+        from framework.hf import packaged_checkpoint
+
+        return Path(packaged_checkpoint(text.partition(":")[2]))
+    p = Path(path)
+    for candidate in (p, p / "checkpoints" / "best", p / "checkpoints" / "last"):
+        if (candidate / "model.safetensors").is_file():
+            return candidate
+    raise NlpfError(f"init_from='{path}' holds no nlpf checkpoint",
+                    hint="pass a checkpoint directory (model.safetensors, config.yaml), a run directory, "
+                    "or hf-packaged:minilm")
+
+
+def _train_texts(examples):
+    """The texts of training examples, lazily (only read when a tokenizer must be trained)."""
+    for ex in examples:
+        for key in ("text", "text_pair", "source", "target", "question", "context"):
+            if isinstance(ex.get(key), str):
+                yield ex[key]
+        if isinstance(ex.get("tokens"), list):
+            yield " ".join(ex["tokens"])
+
+
+def build_tokenizer_for(cfg, source, init_dir: Path | None):
+    """The checkpoint's tokenizer when starting from one; else the configured one (trained on the
+    training split on first use, then cached)."""
+    from framework.tokenizers import build_tokenizer, load_tokenizer
+
+    if init_dir is not None and (init_dir / "tokenizer").is_dir():
+        return load_tokenizer(init_dir / "tokenizer")
+    return build_tokenizer(cfg.tokenizer, corpus=_train_texts(source.splits()["train"]))
+
+
+def _adopt_checkpoint_config(cfg: DictConfig, init_dir: Path) -> DictConfig:
+    """Fine-tuning from a checkpoint uses its architecture and tokenizer, whatever the config says."""
+    from framework.checkpoint import read_config
+
+    ckpt_cfg = read_config(init_dir)
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    if ckpt_cfg.model.name != cfg.model.name:
+        print(f"init_from: using the checkpoint's architecture '{ckpt_cfg.model.name}' "
+              f"instead of model={cfg.model.name}", file=sys.stderr)
+    cfg.model = ckpt_cfg.model
+    if ckpt_cfg.get("tokenizer") is not None:
+        cfg.tokenizer = ckpt_cfg.tokenizer
+    return cfg, ckpt_cfg
+
+
+def load_init_weights(model, init_dir: Path, ckpt_cfg, cfg) -> str:
+    """Copy the backbone (always) and the head (when it has the same config, labels and shapes)."""
+    from framework.checkpoint import read_weights
+
+    weights = read_weights(init_dir / "model.safetensors")
+    own = model.state_dict()
+    same_head = (ckpt_cfg.get("head") is not None and cfg.get("head") is not None
+                 and OmegaConf.to_container(ckpt_cfg.head) == OmegaConf.to_container(cfg.head)
+                 and list(ckpt_cfg.get("labels") or []) == list(cfg.get("labels") or []))
+    take = {k: v for k, v in weights.items()
+            if k in own and own[k].shape == v.shape and (k.startswith("backbone.") or same_head)}
+    backbone_keys = [k for k in own if k.startswith("backbone.")]
+    missing = [k for k in backbone_keys if k not in take and not _tied(model, k, take)]
+    if missing:
+        raise NlpfError(
+            f"init_from '{init_dir}': the checkpoint lacks {len(missing)} backbone weights of this model "
+            f"(e.g. {missing[0]})",
+            hint="fine-tune with the checkpoint's own model config (drop model=... overrides)")
+    model.load_state_dict(take, strict=False)
+    return "backbone and head" if same_head else "backbone (new head)"
+
+
+def _tied(model, key, taken) -> bool:
+    tensor = model.state_dict()[key]
+    ptr = tensor.untyped_storage().data_ptr()
+    return any(model.state_dict()[k].untyped_storage().data_ptr() == ptr for k in taken)
+
+
+def build_run(cfg: DictConfig, verbose: bool = True) -> Run:
+    """Everything `nlpf train` needs, from the validated config."""
+    from framework.data.pipeline import build_datasets, build_source
+    from framework.model import build_model
+    from framework.training.init import init_weights
+
+    init_dir = checkpoint_dir(cfg.init_from) if cfg.get("init_from") else None
+    ckpt_cfg = None
+    if init_dir is not None:
+        cfg, ckpt_cfg = _adopt_checkpoint_config(cfg, init_dir)
+    source = build_source(cfg.data)
+    tokenizer = build_tokenizer_for(cfg, source, init_dir)
+    objective = build_objective(cfg, tokenizer)
+    datasets = build_datasets(cfg.data, tokenizer, objective.task, int(cfg.max_length), seed=int(cfg.seed),
+                              source=source)
+    labels = list(cfg.get("labels") or getattr(datasets.get("train"), "label_names", None) or [])
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    cfg.labels = labels or None
+    if "vocab_size" in cfg.model and cfg.model.vocab_size is None:
+        cfg.model.vocab_size = int(tokenizer.vocab_size)
+    model = build_model(cfg, vocab_size=tokenizer.vocab_size, num_labels=len(labels) or None)
+    init_weights(model)
+    if init_dir is not None:
+        what = load_init_weights(model, init_dir, ckpt_cfg, cfg)
+        if verbose:
+            print(f"init_from: loaded the {what} from {init_dir}", file=sys.stderr)
+    return Run(cfg, tokenizer, objective, datasets, model, labels)

@@ -1,0 +1,178 @@
+"""`nlpf train` and `nlpf evaluate`."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from framework.errors import ConfigError, NlpfError
+from framework.training import rundir
+
+
+def _compose(args: list[str]):
+    from framework.config import load
+
+    return load(args)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _prepare_run_dir(args: list[str]):
+    """Rank 0: compose, choose the run directory, freeze the config there and export it for the other ranks.
+    Other ranks (started by Lightning with the same command line): read that frozen config."""
+    from framework.config import freeze, load_frozen
+
+    if rundir.is_spawned_rank():
+        run_dir = Path(os.environ[rundir.RUN_DIR_ENV])
+        ckpt = os.environ.get(rundir.RESUME_ENV) or None
+        return load_frozen(run_dir), run_dir, (Path(ckpt) if ckpt else None)
+    cfg = _compose(args)
+    run_dir, ckpt = rundir.resolve_resume(cfg.resume, cfg.run_dir, cfg.experiment_name)
+    if run_dir is None:
+        run_dir = rundir.new_run_dir(cfg.experiment_name)
+    run_dir = run_dir.resolve()
+    cfg.run_dir = str(run_dir)
+    if ckpt is not None:
+        _say(f"resuming {run_dir} from {ckpt}")
+    freeze(cfg, run_dir)
+    os.environ[rundir.RUN_DIR_ENV] = str(run_dir)
+    if ckpt is not None:
+        os.environ[rundir.RESUME_ENV] = str(ckpt)
+    else:
+        os.environ.pop(rundir.RESUME_ENV, None)
+    return cfg, run_dir, ckpt
+
+
+def _check_precision(cfg) -> None:
+    t = cfg.trainer
+    if str(t.precision) in ("16-mixed", "16") and str(t.accelerator) == "cpu":
+        raise ConfigError("trainer.precision=16-mixed needs a GPU (float16 autocast is not supported on the CPU)",
+                          hint="use trainer.precision=bf16-mixed on the CPU")
+
+
+def _save_fn(run, module):
+    from framework.checkpoint import save_checkpoint
+
+    def save(directory: Path, step: int) -> None:
+        save_checkpoint(directory, module.model, run.cfg, run.tokenizer, meta={"step": int(step)})
+
+    return save
+
+
+def _print_metrics(split: str, metrics: dict[str, float]) -> None:
+    for name, value in metrics.items():
+        print(f"{split} {name} {value:.4f}")
+
+
+def run_training(args: list[str]) -> dict:
+    import pytorch_lightning as pl
+    import torch
+
+    from framework.training.build import build_run
+    from framework.training.datamodule import DataModule
+    from framework.training.module import TrainModule, monitor_for
+    from framework.training.trainer import make_trainer
+
+    cfg, run_dir, resume_ckpt = _prepare_run_dir(args)
+    _check_precision(cfg)
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    torch.set_float32_matmul_precision("high")
+    run = build_run(cfg)
+    module = TrainModule(run.cfg, run.model, run.objective, run.labels)
+    if run.cfg.trainer.compile:
+        module.model.compile()
+    datamodule = DataModule(run.cfg, run.datasets, run.tokenizer, run.objective.task)
+    monitor, mode = monitor_for(run.objective.task, run.labels)
+    trainer, nlpf_ckpt = make_trainer(run.cfg, run_dir, monitor, mode, _save_fn(run, module))
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_ckpt) if resume_ckpt else None)
+    train_seconds = time.perf_counter() - start
+    best = run_dir / "checkpoints" / "best" / "model.safetensors"
+    if best.is_file():  # test the best weights, not merely the last ones
+        from framework.checkpoint import read_weights
+
+        module.model.load_state_dict(read_weights(best), strict=False)
+    results = {}
+    if "test" in run.datasets:
+        trainer.test(module, datamodule=datamodule, verbose=False)
+        results = dict(getattr(module, "test_results", {}))
+    if trainer.is_global_zero:
+        summary = {"test": results, "train_seconds": round(train_seconds, 1), "global_step": trainer.global_step,
+                   "run_dir": str(run_dir)}
+        (run_dir / rundir.DONE_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+        _print_metrics("test", results)
+        _say(f"run directory: {run_dir}")
+    return results
+
+
+def train(args: list[str], ctx) -> int:
+    run_training(args)
+    return 0
+
+
+def _parse_evaluate(args: list[str]) -> tuple[dict, list[str]]:
+    own, overrides = {}, []
+    for a in args:
+        key, eq, value = a.partition("=")
+        if not eq:
+            raise NlpfError(f"cannot parse argument '{a}'", hint="nlpf evaluate ckpt=PATH [split=test] [data=NAME] "
+                            "[batch_size=N] [max_length=N] [data.KEY=VALUE]")
+        if key in ("ckpt", "split", "batch_size", "max_length", "precision", "limit_batches"):
+            own[key] = value
+        elif key == "data" or key.startswith("data."):
+            overrides.append(a)
+        else:
+            raise NlpfError(f"unknown argument '{key}' for nlpf evaluate",
+                            hint="arguments: ckpt=PATH split=test|validation|train data=NAME data.KEY=VALUE "
+                            "batch_size=N max_length=N precision=32|bf16-mixed")
+    if "ckpt" not in own:
+        raise NlpfError("nlpf evaluate needs ckpt=PATH", hint="a checkpoint directory or a run directory")
+    return own, overrides
+
+
+def evaluate(args: list[str], ctx) -> int:
+    """Load a checkpoint alone (its config, tokenizer and weights) and report metrics on a split."""
+    import pytorch_lightning as pl
+
+    from framework.checkpoint import load_checkpoint
+    from framework.config import compose, validate_component
+    from framework.data.pipeline import build_datasets, build_source
+    from framework.tokenizers import load_tokenizer
+    from framework.training.build import build_objective, checkpoint_dir
+    from framework.training.datamodule import DataModule
+    from framework.training.module import TrainModule
+
+    own, overrides = _parse_evaluate(args)
+    directory = checkpoint_dir(own["ckpt"])
+    model, cfg = load_checkpoint(directory)
+    tokenizer = load_tokenizer(directory / "tokenizer")
+    if any(o.startswith("data=") for o in overrides):  # another data set than the one it was trained on
+        cfg.data = validate_component("data", compose(overrides).data)
+    elif overrides:  # the same data set with other keys
+        cfg.data = validate_component("data", OmegaConf.merge(cfg.data, OmegaConf.from_dotlist(overrides).data))
+    for key in ("batch_size", "max_length"):
+        if key in own:
+            cfg[key] = int(own[key])
+    split = own.get("split", "test")
+    objective = build_objective(cfg, tokenizer)
+    source = build_source(cfg.data)
+    datasets = build_datasets(cfg.data, tokenizer, objective.task, int(cfg.max_length), seed=int(cfg.seed),
+                              source=source)
+    if split not in datasets:
+        raise NlpfError(f"the data has no '{split}' split", hint=f"choose one of {', '.join(datasets)}")
+    cfg.trainer.on_nan = "skip"
+    module = TrainModule(cfg, model, objective, list(cfg.get("labels") or []))
+    datamodule = DataModule(cfg, {"test": datasets[split]}, tokenizer, objective.task)
+    trainer = pl.Trainer(accelerator="auto" if own.get("precision") else cfg.trainer.accelerator, devices=1,
+                         precision=own.get("precision", "32"), logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False,
+                         limit_test_batches=float(own["limit_batches"]) if "limit_batches" in own else None)
+    trainer.test(module, datamodule=datamodule, verbose=False)
+    _print_metrics(split, module.test_results)
+    return 0

@@ -1,0 +1,63 @@
+"""Run directories: where a run writes its frozen config, logs, checkpoints and metrics; finding the run
+to resume; handing the one frozen config to every DDP process."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from framework.errors import NlpfError
+
+# set by rank 0 before Lightning starts the other processes, which inherit the environment
+RUN_DIR_ENV = "NLPF_RUN_DIR"
+RESUME_ENV = "NLPF_RESUME_CKPT"
+LIGHTNING_CKPT = Path("checkpoints") / "lightning" / "last.ckpt"
+DONE_FILE = "metrics.json"
+
+
+def is_spawned_rank() -> bool:
+    """True in a process Lightning launched for rank > 0 of a run that rank 0 already set up."""
+    local = os.environ.get("LOCAL_RANK", "0")
+    node = os.environ.get("NODE_RANK", os.environ.get("GROUP_RANK", "0"))
+    return RUN_DIR_ENV in os.environ and (local != "0" or node != "0")
+
+
+def new_run_dir(experiment_name: str, root: str | os.PathLike = "runs") -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = Path(root) / experiment_name / stamp
+    n = 1
+    while path.exists():  # two runs in the same second
+        path = Path(root) / experiment_name / f"{stamp}-{n}"
+        n += 1
+    return path
+
+
+def latest_interrupted(experiment_name: str, root: str | os.PathLike = "runs") -> Path | None:
+    """The newest run of this experiment that saved a Lightning checkpoint but never finished."""
+    base = Path(root) / experiment_name
+    if not base.is_dir():
+        return None
+    runs = sorted((p for p in base.iterdir() if (p / LIGHTNING_CKPT).is_file() and not (p / DONE_FILE).is_file()),
+                  key=lambda p: (p / LIGHTNING_CKPT).stat().st_mtime)
+    return runs[-1] if runs else None
+
+
+def resolve_resume(resume: str | None, run_dir: str | None, experiment_name: str) -> tuple[Path | None, Path | None]:
+    """(run directory to use or None for a new one, Lightning checkpoint to resume from or None)."""
+    if not resume:
+        return (Path(run_dir) if run_dir else None), None
+    if resume != "auto":
+        ckpt = Path(resume)
+        if ckpt.is_dir():
+            ckpt = ckpt / LIGHTNING_CKPT if (ckpt / LIGHTNING_CKPT).is_file() else ckpt / "last.ckpt"
+        if not ckpt.is_file():
+            raise NlpfError(f"resume='{resume}': no Lightning checkpoint there",
+                            hint=f"pass resume=auto, a run directory holding {LIGHTNING_CKPT}, or a .ckpt file")
+        return (Path(run_dir) if run_dir else ckpt.parent.parent.parent), ckpt
+    if run_dir:
+        ckpt = Path(run_dir) / LIGHTNING_CKPT
+        return Path(run_dir), (ckpt if ckpt.is_file() else None)
+    found = latest_interrupted(experiment_name)
+    if found is None:
+        return None, None  # nothing to resume: start fresh
+    return found, found / LIGHTNING_CKPT

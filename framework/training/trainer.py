@@ -1,0 +1,74 @@
+"""The Lightning Trainer from `cfg.trainer`: strategy, precision, loggers and callbacks."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from framework.errors import ConfigError, did_you_mean
+
+LOGGERS = ("csv", "tensorboard")
+
+
+def _loggers(names, run_dir: Path):
+    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+
+    out = []
+    for name in names or []:
+        if name == "csv":
+            out.append(CSVLogger(save_dir=str(run_dir), name="logs", version=""))
+        elif name == "tensorboard":
+            out.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""))
+        else:
+            raise ConfigError(f"unknown logger '{name}' in trainer.loggers." + did_you_mean(str(name), LOGGERS),
+                              hint=f"trainer.loggers is a list of {', '.join(LOGGERS)}, e.g. trainer.loggers=[csv,tensorboard]")
+    return out or False
+
+
+def _strategy(t):
+    strategy = str(t.strategy)
+    if strategy == "ddp":
+        from pytorch_lightning.strategies import DDPStrategy
+
+        # heads and poolers that a task does not use would otherwise stop DDP with an error
+        return DDPStrategy(find_unused_parameters=True,
+                           process_group_backend="gloo" if str(t.accelerator) == "cpu" else None)
+    return strategy
+
+
+def make_trainer(cfg, run_dir: Path, monitor: str, mode: str, save):
+    """(Trainer, NlpfCheckpoint callback). Lightning's own checkpoint (for exact resume) goes to
+    RUN_DIR/checkpoints/lightning/last.ckpt; nlpf checkpoints to RUN_DIR/checkpoints/{best,last}."""
+    import pytorch_lightning as pl
+    from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+
+    from framework.training.callbacks import NlpfCheckpoint, TokensPerSecond
+
+    t = cfg.trainer
+    nlpf_ckpt = NlpfCheckpoint(run_dir / "checkpoints", save, monitor, mode)
+    callbacks = [
+        TokensPerSecond(every=max(int(t.log_every_n_steps), 1)),
+        nlpf_ckpt,
+        ModelCheckpoint(dirpath=str(run_dir / "checkpoints" / "lightning"), filename="step{step}",
+                        save_last=True, save_top_k=0, every_n_train_steps=t.checkpoint_every_n_steps,
+                        save_on_train_epoch_end=True),
+    ]
+    if t.early_stopping_patience:
+        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=int(t.early_stopping_patience)))
+    loggers = _loggers(t.loggers, run_dir)
+    if loggers:
+        callbacks.append(LearningRateMonitor(logging_interval="step"))
+    kwargs = dict(
+        accelerator=str(t.accelerator), devices=t.devices, num_nodes=int(t.num_nodes), strategy=_strategy(t),
+        precision=str(t.precision), max_epochs=int(t.max_epochs), max_steps=int(t.max_steps),
+        max_time=t.max_time, check_val_every_n_epoch=int(t.check_val_every_n_epoch),
+        accumulate_grad_batches=int(t.accumulate_grad_batches), gradient_clip_val=t.gradient_clip_val,
+        log_every_n_steps=int(t.log_every_n_steps), deterministic=bool(t.deterministic),
+        enable_progress_bar=bool(t.enable_progress_bar), num_sanity_val_steps=int(t.num_sanity_val_steps),
+        default_root_dir=str(run_dir), callbacks=callbacks, logger=loggers,
+        use_distributed_sampler=False,  # the DataModule shards batches itself (resumable, length-bucketed)
+        enable_model_summary=False,
+    )
+    for key in ("val_check_interval", "limit_train_batches", "limit_val_batches", "limit_test_batches"):
+        value = t.get(key)
+        if value is not None:
+            kwargs[key] = int(value) if float(value).is_integer() and float(value) > 1 else float(value)
+    return pl.Trainer(**kwargs), nlpf_ckpt
