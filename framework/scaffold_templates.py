@@ -127,7 +127,8 @@ class ${klass}(nn.Module):
     def forward(self, input_ids, attention_mask=None, past_key_values=None, use_cache=False,
                 output_hidden_states=False, **unused) -> BackboneOutput:
         embedded = self.embed(input_ids)
-        # the GRU wants its state as [layers, batch, hidden]; nlpf caches are batch-first
+        # the GRU wants its state as [layers, batch, hidden]; the cache is batch-first because nlpf's
+        # generation picks rows (beams) of every cached tensor along dimension 0
         state = None if past_key_values is None else past_key_values.transpose(0, 1).contiguous()
         output, state = self.rnn(embedded, state)
         hidden = self.norm(output)
@@ -178,7 +179,7 @@ TEST = '''\
 """Tests of the $dist plugin, run against the installed package (`pip install -e .`)."""
 import torch
 
-from framework import config, plugins
+from framework import cli, config, plugins
 
 
 def test_plugin_is_discovered_and_compatible():
@@ -244,6 +245,17 @@ def test_a_few_steps_of_training_lower_the_loss():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0]
+
+
+def test_trains_evaluates_and_generates_from_the_cli(tmp_path, monkeypatch):
+    monkeypatch.setenv("NLPF_CACHE", str(tmp_path / "cache"))
+    run_dir = tmp_path / "run"
+    assert cli.main(["train", "experiment=${short}_demo", f"run_dir={run_dir}", "trainer.max_steps=3",
+                     "trainer.enable_progress_bar=false"]) == 0
+    ckpt = run_dir / "checkpoints" / "last"
+    assert (ckpt / "model.safetensors").is_file()
+    assert cli.main(["evaluate", f"ckpt={ckpt}"]) == 0
+    assert cli.main(["generate", f"ckpt={ckpt}", "prompt=The", "max_new_tokens=3", "stream=false"]) == 0
 '''
 
 FILES = {
