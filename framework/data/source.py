@@ -86,10 +86,10 @@ def derive_splits(examples: Sequence[dict], seed: int, validation_ratio: float, 
     order = list(range(len(examples)))
     random.Random(seed).shuffle(order)
     n = len(order)
-    n_val = round(n * validation_ratio) if validation_ratio else 0
-    n_test = round(n * test_ratio) if test_ratio else 0
-    if validation_ratio and n_val == 0 or test_ratio and n_test == 0:
-        raise NlpfError(f"only {n} examples: too few to derive validation/test splits",
+    n_val = max(1, round(n * validation_ratio)) if validation_ratio else 0  # a requested split is never empty
+    n_test = max(1, round(n * test_ratio)) if test_ratio else 0
+    if n - n_val - n_test < 1:
+        raise NlpfError(f"only {n} examples: too few to derive validation/test splits and keep training data",
                         hint="add data, or set validation_ratio=0 / test_ratio=0")
     parts = {"test": order[:n_test], "validation": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
     return {k: [examples[i] for i in sorted(v)] for k, v in parts.items() if v or k == "train"}

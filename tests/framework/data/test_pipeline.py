@@ -1,0 +1,126 @@
+"""build_datasets: per-task encoding, batches in the formats of docs/internals.md, labels, token cache."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from framework.data.pipeline import build_datasets
+from framework.errors import NlpfError
+from framework.tokenizers import build_tokenizer
+
+
+@pytest.fixture
+def tok():
+    return build_tokenizer(OmegaConf.create({"name": "byte"}))
+
+
+def jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def data(path, **kw):
+    return OmegaConf.create({"name": "jsonl", "path": path, "validation_ratio": 0.25, "test_ratio": 0, **kw})
+
+
+def test_lm_packs_documents_into_blocks(tmp_path, tok):
+    text = tmp_path / "c.txt"
+    text.write_text("".join(f"document number {i}\n" for i in range(40)))
+    ds = build_datasets(OmegaConf.create({"name": "text", "path": str(text), "test_ratio": 0}), tok, "lm", 16,
+                        cache_dir=tmp_path / "cache")
+    train = ds["train"]
+    stream = np.concatenate([train[i]["input_ids"][train[i]["attention_mask"] == 1] for i in range(len(train))])
+    assert (stream == tok.eos_id).sum() == 36  # 36 training documents, each closed by </s>
+    batch = train.collate_fn([train[0], train[1]])
+    assert batch["input_ids"].shape == (2, 16) and batch["attention_mask"].dtype == torch.long
+    last = train[len(train) - 1]
+    assert last["attention_mask"].sum() <= 16 and (last["input_ids"][last["attention_mask"] == 0] == tok.pad_id).all()
+
+
+def test_classification_batches_and_labels(tmp_path, tok):
+    rows = [{"body": f"item {i} " * (1 + i % 5), "y": ["neg", "pos"][i % 2]} for i in range(40)]
+    ds = build_datasets(data(jsonl(tmp_path / "d.jsonl", rows), text_field="body", label_field="y"), tok,
+                        "classification", 12, cache_dir=tmp_path / "cache")
+    train = ds["train"]
+    assert train.label_names == ["neg", "pos"] and len(train) == 30 and len(ds["validation"]) == 10
+    items = [train[i] for i in range(4)]
+    batch = train.collate_fn(items)
+    assert set(batch) == {"input_ids", "attention_mask", "token_type_ids", "labels"}
+    assert batch["input_ids"].shape[1] == max(len(it["input_ids"]) for it in items) <= 12  # dynamic padding
+    assert batch["labels"].tolist() == [it["labels"] for it in items]
+    assert (batch["input_ids"][batch["attention_mask"] == 0] == tok.pad_id).all()
+    assert train.split_record["splits"]["validation"]["count"] == 10
+
+
+def test_unseen_validation_label_is_named(tmp_path, tok):
+    train = jsonl(tmp_path / "t.jsonl", [{"text": "a", "label": "x"}, {"text": "b", "label": "y"}])
+    dev = jsonl(tmp_path / "v.jsonl", [{"text": "c", "label": "z"}])
+    with pytest.raises(NlpfError, match="validation split .* has label\\(s\\) 'z' that the training split never has"):
+        build_datasets(data(train, validation_path=dev), tok, "classification", 8, cache_dir=tmp_path / "c")
+
+
+def test_task_needs_fields(tmp_path, tok):
+    path = jsonl(tmp_path / "t.jsonl", [{"text": f"a{i}"} for i in range(8)])
+    with pytest.raises(NlpfError, match="task 'seq2seq' needs example keys source, target"):
+        build_datasets(data(path, label_field=None), tok, "seq2seq", 8, cache_dir=tmp_path / "c")
+    with pytest.raises(NlpfError, match="unknown task 'clasification'.*Did you mean 'classification'"):
+        build_datasets(data(path), tok, "clasification", 8)
+
+
+def test_token_classification_labels_first_sub_token(tmp_path, tok):
+    rows = [{"tokens": ["New", "York", "is", "big"], "tags": ["B-loc", "I-loc", "O", "O"]}] * 4
+    ds = build_datasets(data(jsonl(tmp_path / "n.jsonl", rows), text_field=None, label_field=None,
+                             columns={"tokens": "tokens", "tags": "tags"}), tok, "token_classification", 64,
+                        cache_dir=tmp_path / "c")
+    train = ds["train"]
+    assert train.label_names == ["O", "B-loc", "I-loc"]
+    labels = train[0]["labels"].tolist()
+    # [CLS] N e w | ␠ Y o r k | ␠ i s | ␠ b i g [SEP]
+    assert labels == [-100, 1, -100, -100, 2, -100, -100, -100, -100, 0, -100, -100, 0, -100, -100, -100, -100]
+    batch = train.collate_fn([train[0], train[1]])
+    assert batch["labels"].shape == batch["input_ids"].shape
+
+
+def test_seq2seq_and_qa(tmp_path, tok):
+    pairs = [{"en": "hello", "fr": "bonjour"}] * 4
+    ds = build_datasets(data(jsonl(tmp_path / "p.jsonl", pairs), text_field=None, label_field=None,
+                             columns={"source": "en", "target": "fr"}), tok, "seq2seq", 6, cache_dir=tmp_path / "c")
+    item = ds["train"][0]
+    assert tok.decode(item["input_ids"]) == "hello" and item["input_ids"][-1] == tok.eos_id
+    assert len(item["labels"]) == 6 and tok.decode(item["labels"]) == "bonjo"  # truncated, </s> kept
+    batch = ds["train"].collate_fn([item, item])
+    assert batch["labels"].shape == (2, 6)
+
+    context = "The tower was built in 1889 by Gustave Eiffel."
+    rows = [{"q": "When?", "c": context, "s": context.index("1889"), "a": "1889"}] * 4
+    ds = build_datasets(data(jsonl(tmp_path / "q.jsonl", rows), text_field=None, label_field=None,
+                             columns={"question": "q", "context": "c", "answer_start": "s", "answer_text": "a"}),
+                        tok, "qa", 64, cache_dir=tmp_path / "c")
+    it = ds["train"][0]
+    span = it["input_ids"][it["start_positions"]: it["end_positions"] + 1]
+    assert tok.decode(span) == "1889"
+    short = build_datasets(data(jsonl(tmp_path / "q.jsonl", rows), text_field=None, label_field=None,
+                                columns={"question": "q", "context": "c", "answer_start": "s", "answer_text": "a"}),
+                           tok, "qa", 20, cache_dir=tmp_path / "c")["train"][0]
+    assert (short["start_positions"], short["end_positions"]) == (0, 0)  # the answer was truncated away
+    batch = ds["train"].collate_fn([it, it])
+    assert batch["start_positions"].tolist() == [it["start_positions"]] * 2 and "token_type_ids" in batch
+
+
+def test_second_build_reuses_the_token_cache(tmp_path, tok, monkeypatch):
+    rows = [{"text": f"example {i}", "label": str(i % 3)} for i in range(30)]
+    cfg = data(jsonl(tmp_path / "d.jsonl", rows))
+    first = build_datasets(cfg, tok, "classification", 16, cache_dir=tmp_path / "cache")
+
+    def refuse(*a, **k):
+        raise AssertionError("tokenized again")
+
+    monkeypatch.setattr(type(tok), "encode_batch", refuse)
+    second = build_datasets(cfg, tok, "classification", 16, cache_dir=tmp_path / "cache")
+    assert isinstance(second["train"].arrays["ids"], np.memmap)
+    assert [second["train"][i]["input_ids"].tolist() for i in range(5)] == \
+        [first["train"][i]["input_ids"].tolist() for i in range(5)]
+    with pytest.raises(AssertionError, match="tokenized again"):  # other settings, another cache entry
+        build_datasets(cfg, tok, "classification", 17, cache_dir=tmp_path / "cache")

@@ -1,0 +1,122 @@
+"""Users' own files: text, JSONL, CSV/TSV, field and label mapping, and the errors bad input gets."""
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from omegaconf import OmegaConf
+
+from framework.data.pipeline import build_source
+from framework.data.source import derive_splits
+from framework.errors import NlpfError
+
+
+def source(**node):
+    return build_source(OmegaConf.create(node))
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_jsonl_with_other_field_names(tmp_path):
+    rows = [{"review": f"text {i}", "stars": "good" if i % 2 else "bad"} for i in range(20)]
+    path = write_jsonl(tmp_path / "reviews.jsonl", rows)
+    splits = source(name="jsonl", path=str(path), text_field="review", label_field="stars").splits()
+    assert {k: len(v) for k, v in splits.items()} == {"train": 16, "validation": 2, "test": 2}
+    every = sorted(ex["text"] for v in splits.values() for ex in v)
+    assert every == sorted(r["review"] for r in rows)
+    assert {ex["label"] for ex in splits["train"]} == {"good", "bad"}
+
+
+def test_wrong_field_name_suggests_the_column(tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", [{"review": "x", "label": 1}])
+    with pytest.raises(NlpfError, match="data.text_field='reviw'.*Did you mean 'review'") as err:
+        source(name="jsonl", path=str(path), text_field="reviw", validation_ratio=0, test_ratio=0).splits()
+    assert "columns in this file: review, label" in err.value.hint
+
+
+def test_csv_tsv_label_map_and_explicit_splits(tmp_path):
+    (tmp_path / "train.tsv").write_text("body\tverdict\nfine day\t1\nbuy now\t0\nhello\t1\n")
+    (tmp_path / "dev.tsv").write_text("body\tverdict\nwin cash\t0\n")
+    splits = source(name="csv", path=str(tmp_path / "train.tsv"), validation_path=str(tmp_path / "dev.tsv"),
+                    text_field="body", label_field="verdict", label_map={"1": "ham", "0": "spam"}).splits()
+    assert splits["train"][1] == {"text": "buy now", "label": "spam"}
+    assert splits["validation"] == [{"text": "win cash", "label": "spam"}]
+    (tmp_path / "bad.csv").write_text("text,label\nx,2\n")
+    with pytest.raises(NlpfError, match="label '2' is not in data.label_map"):
+        source(name="csv", path=str(tmp_path / "bad.csv"), label_map={"1": "a", "0": "b"},
+               validation_ratio=0, test_ratio=0).splits()
+
+
+def test_csv_quoting_pairs_and_columns(tmp_path):
+    (tmp_path / "p.csv").write_text('premise,hypothesis,gold\n"a, b",c,yes\nd,"e ""f""",no\n')
+    ex = source(name="csv", path=str(tmp_path / "p.csv"), text_field="premise", text_pair_field="hypothesis",
+                label_field="gold", validation_ratio=0, test_ratio=0).splits()["train"]
+    assert ex == [{"text": "a, b", "text_pair": "c", "label": "yes"}, {"text": "d", "text_pair": 'e "f"', "label": "no"}]
+    (tmp_path / "t.csv").write_text("words,labels\nNew York,B-loc I-loc\n")
+    ex = source(name="csv", path=str(tmp_path / "t.csv"), text_field=None, label_field=None,
+                columns={"tokens": "words", "tags": "labels"}, validation_ratio=0, test_ratio=0).splits()["train"]
+    assert ex == [{"tokens": ["New", "York"], "tags": ["B-loc", "I-loc"]}]
+
+
+def test_text_directories_globs_and_units(tmp_path):
+    (tmp_path / "a.txt").write_text("one\ntwo\n\nthree\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.txt").write_text("four\n")
+    lines = source(name="text", path=str(tmp_path), validation_ratio=0, test_ratio=0).splits()["train"]
+    assert [e["text"] for e in lines] == ["one", "two", "three", "four"]
+    paras = source(name="text", path=str(tmp_path / "*.txt"), unit="paragraph", validation_ratio=0,
+                   test_ratio=0).splits()["train"]
+    assert [e["text"] for e in paras] == ["one two", "three"]
+
+
+def test_missing_file_suggests_a_close_name(tmp_path):
+    (tmp_path / "train.txt").write_text("x\n")
+    with pytest.raises(NlpfError, match="'.*trian.txt' does not exist.*Did you mean 'train.txt'"):
+        source(name="text", path=str(tmp_path / "trian.txt")).splits()
+    with pytest.raises(NlpfError, match="matches no files"):
+        source(name="text", path=str(tmp_path / "*.csv")).splits()
+    with pytest.raises(NlpfError, match="data.path is not set"):
+        source(name="text").splits()
+
+
+def test_non_utf8_names_file_and_line_and_can_be_replaced(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("fine\ncaf\xe9 au lait\n".encode("latin-1"))
+    with pytest.raises(NlpfError, match=r"latin1.txt:2: not valid UTF-8 \(byte 0xe9") as err:
+        source(name="text", path=str(path), validation_ratio=0, test_ratio=0).splits()
+    assert "encoding_errors=replace" in err.value.hint
+    ok = source(name="text", path=str(path), encoding_errors="replace", validation_ratio=0, test_ratio=0).splits()
+    assert ok["train"][1]["text"] == "caf\ufffd au lait"
+
+
+def test_empty_data_and_empty_splits(tmp_path):
+    (tmp_path / "empty.txt").write_text("\n\n")
+    with pytest.raises(NlpfError, match="empty"):
+        source(name="text", path=str(tmp_path / "empty.txt")).splits()
+    (tmp_path / "two.txt").write_text("a\nb\n")
+    with pytest.raises(NlpfError, match="too few"):
+        source(name="text", path=str(tmp_path / "two.txt"), validation_ratio=0.1, test_ratio=0.1).splits()
+
+
+def test_split_is_seeded_and_recorded(tmp_path):
+    (tmp_path / "c.txt").write_text("".join(f"line {i}\n" for i in range(50)))
+    a = source(name="text", path=str(tmp_path / "c.txt"), split_seed=1)
+    b = source(name="text", path=str(tmp_path / "c.txt"), split_seed=1)
+    c = source(name="text", path=str(tmp_path / "c.txt"), split_seed=2)
+    assert a.splits() == b.splits() and a.split_record() == b.split_record()
+    assert a.splits()["test"] != c.splits()["test"]
+    assert a.split_record()["splits"]["test"]["count"] == 5
+
+
+@settings(max_examples=50, deadline=None)
+@given(n=st.integers(10, 300), seed=st.integers(0, 10**6), val=st.floats(0.05, 0.4), test=st.floats(0.05, 0.4))
+def test_derived_splits_partition_the_data(n, seed, val, test):
+    examples = [{"i": i} for i in range(n)]
+    splits = derive_splits(examples, seed, val, test)
+    seen = sorted(e["i"] for part in splits.values() for e in part)
+    assert seen == list(range(n))  # every example in exactly one split
+    assert len(splits["test"]) == max(1, round(n * test)) and len(splits["validation"]) == max(1, round(n * val))
+    assert splits == derive_splits(examples, seed, val, test)
