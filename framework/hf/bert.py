@@ -62,6 +62,8 @@ def head_node(arch: str, c: dict, weights: dict, prefix: str) -> dict | None:
     if name == "token_classification":
         return {"name": name, "dropout": dropout, "num_labels": num_labels}
     if name == "qa":
+        if num_labels != 2:
+            raise unsupported("num_labels", num_labels, "2 for BertForQuestionAnswering (start and end)", "bert")
         return {"name": "qa"}
     return None
 
