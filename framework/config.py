@@ -41,6 +41,17 @@ def _searchpath_override() -> list[str]:
     return ["hydra.searchpath=[" + ",".join("file://" + str(Path(d).resolve()) for d in dirs) + "]"]
 
 
+def _unloaded_plugins() -> str:
+    """'; not loaded (their config groups are missing): ...' when some plugin failed or is incompatible."""
+    from framework.plugins import state
+
+    bad = [p for p in state().plugins if p.status != "ok"]
+    if not bad:
+        return ""
+    return "; plugins not loaded, so their config groups are missing: " + "; ".join(
+        f"{p.name} ({p.distribution} {p.version}) {p.status}: {p.error}" for p in bad)
+
+
 def _group_options(group: str) -> list[str]:
     options: set[str] = set()
     for root in [conf_dir(), *map(Path, search_dirs())]:
@@ -85,7 +96,7 @@ def compose(overrides: Sequence[str] = (), config_name: str = CONFIG_NAME) -> Di
                 raise ConfigError(
                     f"unknown option '{option}' for config group '{group}'."
                     + did_you_mean(option, err.options),
-                    hint=f"available {group} options: {', '.join(sorted(err.options))}",
+                    hint=f"available {group} options: {', '.join(sorted(err.options))}" + _unloaded_plugins(),
                 ) from None
             raise ConfigError(str(err).splitlines()[0]) from None
         except OverrideParseException as err:

@@ -111,7 +111,10 @@ def plugins_command(args: list[str], ctx) -> int:
         return 0
     width = max(len(p.name) for p in plugins)
     for p in plugins:
-        print(f"{p.name.ljust(width)}  {p.distribution} {p.version}  {p.status}  ({p.value})")
+        api = f"  api {p.api_version}" if p.api_version is not None else ""
+        if not api and p.distribution != "nlpf" and p.status == "ok":
+            api = "  api undeclared"  # a third-party plugin should say which API it was written for
+        print(f"{p.name.ljust(width)}  {p.distribution} {p.version}  {p.status}{api}  ({p.value})")
         if p.error:
             print(f"{' ' * width}  error: {p.error}")
         if p.components:

@@ -21,6 +21,7 @@ class PluginInfo:
     value: str
     status: str = "ok"  # ok | failed | incompatible
     error: str = ""
+    api_version: object = None  # what the plugin's nlpf_api_version() returned; None: not declared
     config_dirs: list[str] = field(default_factory=list)
     components: list[str] = field(default_factory=list)
 
@@ -82,12 +83,20 @@ def load_plugins(extra: dict[str, object] | None = None) -> PluginState:
             info.status, info.error = "failed", _short_error(err)
             continue
         hook_api = getattr(obj, "nlpf_api_version", None)
-        api = hook_api() if callable(hook_api) else hookspecs.API_VERSION
-        if api != hookspecs.API_VERSION:
+        try:
+            api = hook_api() if callable(hook_api) else None  # undeclared: assumed current
+        except Exception as err:  # noqa: BLE001
+            info.status, info.error = "failed", f"nlpf_api_version() raised {_short_error(err)}"
+            pm.unregister(obj)
+            continue
+        info.api_version = api
+        if api is not None and api != hookspecs.API_VERSION:
             info.status = "incompatible"
+            newer = isinstance(api, int) and api > hookspecs.API_VERSION
             info.error = (
                 f"written for nlpf plugin API {api}, this nlpf provides API {hookspecs.API_VERSION}; "
-                f"upgrade the plugin or install a matching nlpf"
+                + (f"upgrade nlpf, or install a {info.distribution} release made for API {hookspecs.API_VERSION}"
+                   if newer else f"upgrade {info.distribution} to a release made for API {hookspecs.API_VERSION}")
             )
             pm.unregister(obj)
             continue
