@@ -73,8 +73,14 @@ class TaskModel(nn.Module):
 
 
 def _node(cfg: Any, key: str) -> Optional[DictConfig]:
-    node = cfg.get(key) if isinstance(cfg, DictConfig) else getattr(cfg, key, None)
-    return None if node is None else OmegaConf.create(OmegaConf.to_container(node, resolve=True))
+    """A validated copy of a component node (defaults filled in, unknown keys refused)."""
+    from framework.config import validate_component
+
+    node = cfg.get(key) if isinstance(cfg, (DictConfig, dict)) else getattr(cfg, key, None)
+    if node is None:
+        return None
+    return validate_component(key, OmegaConf.create(OmegaConf.to_container(node, resolve=True)
+                                                     if isinstance(node, DictConfig) else node))
 
 
 def build_model(cfg: Any, vocab_size: Optional[int] = None, num_labels: Optional[int] = None) -> TaskModel:

@@ -1,0 +1,202 @@
+"""`nlpf import hf` / `nlpf export hf`: round trips, loading by transformers, tokenizers, and clear errors."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+import framework
+from framework import cli
+from framework.checkpoint import load_checkpoint
+from framework.errors import NlpfError
+from framework.hf import export_hf, import_hf
+
+transformers = pytest.importorskip("transformers")
+
+
+def gpt2(tmp_path, name="hf", **kw):
+    torch.manual_seed(0)
+    cfg = transformers.GPT2Config(vocab_size=64, n_positions=16, n_embd=16, n_layer=2, n_head=2, bos_token_id=0,
+                                  eos_token_id=0, **kw)
+    model = transformers.GPT2LMHeadModel(cfg).eval()
+    model.save_pretrained(tmp_path / name)
+    return model
+
+
+def bert_mlm(tmp_path, name="hf", **kw):
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                  intermediate_size=32, max_position_embeddings=16, **kw)
+    model = transformers.BertForMaskedLM(cfg).eval()
+    model.save_pretrained(tmp_path / name)
+    return model
+
+
+def t5(tmp_path, name="hf", **kw):
+    torch.manual_seed(0)
+    cfg = transformers.T5Config(vocab_size=64, d_model=16, d_kv=4, d_ff=24, num_layers=1, num_heads=4, **kw)
+    model = transformers.T5ForConditionalGeneration(cfg).eval()
+    if kw.get("tie_word_embeddings") is False:
+        model.lm_head.weight = torch.nn.Parameter(torch.randn(64, 16))
+    model.save_pretrained(tmp_path / name)
+    return model
+
+
+IDS = torch.tensor([[5, 9, 3, 7, 1, 2], [4, 4, 8, 0, 0, 0]])
+MASK = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]])
+FAMILIES = {
+    "gpt2": (gpt2, transformers.GPT2LMHeadModel, {}),
+    "bert": (bert_mlm, transformers.BertForMaskedLM, {}),
+    "t5": (t5, transformers.T5ForConditionalGeneration, {"decoder_input_ids": IDS[:, :4]}),
+    "t5-v1_1": (lambda p: t5(p, feed_forward_proj="gated-gelu", tie_word_embeddings=False),
+                transformers.T5ForConditionalGeneration, {"decoder_input_ids": IDS[:, :4]}),
+}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_export_round_trip_and_transformers_loads_it(tmp_path, family):
+    make, cls, extra = FAMILIES[family]
+    make(tmp_path)
+    import_hf(tmp_path / "hf", tmp_path / "ours")
+    export_hf(tmp_path / "ours", tmp_path / "exported")
+    import_hf(tmp_path / "exported", tmp_path / "again")
+    first, _ = load_checkpoint(tmp_path / "ours")
+    second, _ = load_checkpoint(tmp_path / "again")
+    a, b = first.state_dict(), second.state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    reloaded = cls.from_pretrained(tmp_path / "exported").eval()
+    with torch.no_grad():
+        ref = reloaded(input_ids=IDS, attention_mask=MASK, **extra).logits
+        ours = first.eval()(IDS, attention_mask=MASK, **extra).logits
+    torch.testing.assert_close(ours, ref, atol=1e-4, rtol=1e-5)
+
+
+def test_checkpoint_layout_and_tied_weights_saved_once(tmp_path):
+    gpt2(tmp_path)
+    import_hf(tmp_path / "hf", tmp_path / "ours")
+    assert {p.name for p in (tmp_path / "ours").iterdir()} == {"model.safetensors", "config.yaml", "meta.json"}
+    weights = load_file(tmp_path / "ours" / "model.safetensors")
+    assert "backbone.embeddings.word.weight" in weights and "head.proj.weight" not in weights
+    meta = json.loads((tmp_path / "ours" / "meta.json").read_text())
+    assert meta["source"]["architecture"] == "GPT2LMHeadModel"
+    assert {"nlpf_version", "plugins", "created"} <= set(meta)
+    assert any(p["name"] == "gpt" for p in meta["plugins"])
+
+
+def test_pytorch_model_bin_is_read_with_weights_only(tmp_path):
+    model = gpt2(tmp_path, name="st")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "config.json").write_text((tmp_path / "st" / "config.json").read_text())
+    torch.save(model.state_dict(), tmp_path / "bin" / "pytorch_model.bin")
+    import_hf(tmp_path / "bin", tmp_path / "ours")
+    with torch.no_grad():
+        out = framework.load(tmp_path / "ours").model(IDS, attention_mask=MASK).logits
+        torch.testing.assert_close(out, model(input_ids=IDS, attention_mask=MASK).logits, atol=1e-4, rtol=0)
+    # a pickle that is more than tensors is refused, not executed
+    torch.save({"x": torch.ones(1), "evil": print}, tmp_path / "bin" / "pytorch_model.bin")
+    with pytest.raises(NlpfError, match="weights_only"):
+        import_hf(tmp_path / "bin", tmp_path / "other")
+
+
+def edit_config(directory, **changes):
+    path = directory / "config.json"
+    cfg = json.loads(path.read_text())
+    cfg.update(changes)
+    path.write_text(json.dumps(cfg))
+
+
+@pytest.mark.parametrize("make,field,value", [
+    (gpt2, "reorder_and_upcast_attn", True),
+    (gpt2, "add_cross_attention", True),
+    (gpt2, "activation_function", "gelu_10"),
+    (bert_mlm, "position_embedding_type", "relative_key"),
+    (bert_mlm, "is_decoder", True),
+    (bert_mlm, "hidden_act", "mish"),
+    (t5, "feed_forward_proj", "gated-mish"),
+])
+def test_unsupported_config_value_is_a_clear_error(tmp_path, make, field, value):
+    make(tmp_path)
+    edit_config(tmp_path / "hf", **{field: value})
+    with pytest.raises(NlpfError) as err:
+        import_hf(tmp_path / "hf", tmp_path / "ours")
+    assert field in err.value.message and repr(value) in err.value.message
+    assert "supported" in err.value.hint
+    assert not (tmp_path / "ours").exists()
+
+
+def test_unknown_model_type_and_architecture(tmp_path):
+    gpt2(tmp_path)
+    edit_config(tmp_path / "hf", model_type="gpt_neo")
+    with pytest.raises(NlpfError, match="model_type 'gpt_neo'"):
+        import_hf(tmp_path / "hf", tmp_path / "ours")
+    edit_config(tmp_path / "hf", model_type="gpt2", architectures=["GPT2DoubleHeadsModel"])
+    with pytest.raises(NlpfError, match="GPT2DoubleHeadsModel"):
+        import_hf(tmp_path / "hf", tmp_path / "ours")
+
+
+def test_weights_that_do_not_match_config_json(tmp_path):
+    gpt2(tmp_path)
+    edit_config(tmp_path / "hf", n_layer=3)
+    with pytest.raises(NlpfError, match="h.2.ln_1.weight"):
+        import_hf(tmp_path / "hf", tmp_path / "ours")
+    edit_config(tmp_path / "hf", n_layer=1)
+    with pytest.raises(NlpfError, match="would not use: transformer.h.1"):
+        import_hf(tmp_path / "hf", tmp_path / "ours")
+
+
+def test_tokenizer_files_are_imported_and_exported(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    bert_mlm(tmp_path)
+    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "man", "eats", "food"])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.save(str(tmp_path / "hf" / "tokenizer.json"))
+    (tmp_path / "hf" / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    import_hf(tmp_path / "hf", tmp_path / "ours")
+    assert (tmp_path / "ours" / "tokenizer" / "tokenizer.yaml").is_file()
+    assert (tmp_path / "ours" / "tokenizer" / "vocab.txt").is_file()
+    p = framework.load(tmp_path / "ours")
+    assert p.config.tokenizer.name == "hf"
+    assert p.tokenizer is not None and p.tokenizer.vocab_size == len(vocab)
+    export_hf(tmp_path / "ours", tmp_path / "exported")
+    assert (tmp_path / "exported" / "tokenizer.json").is_file()
+    assert not (tmp_path / "exported" / "tokenizer.yaml").exists()
+
+
+def test_cli_import_and_export(tmp_path, capsys):
+    t5(tmp_path)
+    assert cli.main(["import", "hf", str(tmp_path / "hf"), str(tmp_path / "ours")]) == 0
+    assert cli.main(["export", "hf", str(tmp_path / "ours"), str(tmp_path / "exported")]) == 0
+    assert (tmp_path / "exported" / "config.json").is_file()
+    assert cli.main(["import", "hf", str(tmp_path / "nothing"), str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "no config.json" in err and "Traceback" not in err
+    assert cli.main(["import", "onnx", "a", "b"]) == 2
+    assert "usage: nlpf import hf" in capsys.readouterr().err
+
+
+def test_cli_subprocess_reports_unsupported_field(tmp_path):
+    bert_mlm(tmp_path)
+    edit_config(tmp_path / "hf", position_embedding_type="relative_key_query")
+    proc = subprocess.run([sys.executable, "-m", "framework.cli", "import", "hf", str(tmp_path / "hf"),
+                           str(tmp_path / "ours")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "position_embedding_type" in proc.stderr and "absolute" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_export_refuses_heads_without_a_transformers_counterpart(tmp_path):
+    gpt2(tmp_path)
+    import_hf(tmp_path / "hf", tmp_path / "ours")
+    cfg = (tmp_path / "ours" / "config.yaml").read_text().replace("bias: false", "bias: true")
+    (tmp_path / "ours" / "config.yaml").write_text(cfg)
+    weights = load_file(tmp_path / "ours" / "model.safetensors")
+    weights["head.bias"] = torch.zeros(64)
+    save_file(weights, tmp_path / "ours" / "model.safetensors")
+    with pytest.raises(NlpfError, match="plain `lm` head"):
+        export_hf(tmp_path / "ours", tmp_path / "exported")

@@ -1,0 +1,95 @@
+"""Checkpoint directories: atomic writes, tied weights, and clear errors for anything that is not one."""
+import os
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+import framework
+from framework.checkpoint import load_checkpoint, save_checkpoint
+from framework.errors import ConfigError, NlpfError
+from framework.model import build_model
+
+CFG = {
+    "model": {"name": "gpt", "vocab_size": 50, "n_positions": 16, "n_embd": 16, "n_layer": 1, "n_head": 2},
+    "head": {"name": "lm"},
+}
+
+
+def tiny(cfg=CFG):
+    torch.manual_seed(0)
+    return build_model(OmegaConf.create(cfg)).eval(), OmegaConf.create(cfg)
+
+
+def test_save_load_round_trip_and_replace(tmp_path):
+    model, cfg = tiny()
+    save_checkpoint(tmp_path / "ckpt", model, cfg, meta={"step": 7})
+    loaded, loaded_cfg = load_checkpoint(tmp_path / "ckpt")
+    assert loaded_cfg.model.n_embd == 16
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, loaded.state_dict()[k])
+    assert loaded.head.proj.weight is loaded.backbone.get_input_embeddings().weight  # tie survives loading
+    with torch.no_grad():
+        model.backbone.final_norm.weight.fill_(2.0)
+    save_checkpoint(tmp_path / "ckpt", model, cfg)  # overwrite in place
+    again, _ = load_checkpoint(tmp_path / "ckpt")
+    assert torch.equal(again.backbone.final_norm.weight, torch.full((16,), 2.0))
+    assert sorted(os.listdir(tmp_path)) == ["ckpt"]  # no temporary directories left behind
+
+
+def test_failed_save_leaves_previous_checkpoint(tmp_path, monkeypatch):
+    model, cfg = tiny()
+    save_checkpoint(tmp_path / "ckpt", model, cfg)
+    before = (tmp_path / "ckpt" / "model.safetensors").read_bytes()
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("framework.checkpoint._fsync_tree", boom)
+    with pytest.raises(OSError):
+        save_checkpoint(tmp_path / "ckpt", model, cfg)
+    assert (tmp_path / "ckpt" / "model.safetensors").read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["ckpt"]
+
+
+def test_framework_load_gives_model_config_and_no_tokenizer(tmp_path):
+    model, cfg = tiny()
+    save_checkpoint(tmp_path / "ckpt", model, cfg)
+    p = framework.load(str(tmp_path / "ckpt"))
+    assert not p.model.training and p.tokenizer is None and p.config.model.name == "gpt"
+    out = p.model(torch.tensor([[1, 2, 3]]), output_hidden_states=True)
+    assert out.logits.shape == (1, 3, 50) and len(out.hidden_states) == 2
+
+
+def test_not_a_checkpoint(tmp_path):
+    with pytest.raises(NlpfError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing")
+    (tmp_path / "hfdir").mkdir()
+    (tmp_path / "hfdir" / "config.json").write_text("{}")
+    with pytest.raises(NlpfError, match="not an nlpf checkpoint") as err:
+        load_checkpoint(tmp_path / "hfdir")
+    assert "nlpf import hf" in err.value.hint
+
+
+def test_truncated_weights(tmp_path):
+    model, cfg = tiny()
+    save_checkpoint(tmp_path / "ckpt", model, cfg)
+    path = tmp_path / "ckpt" / "model.safetensors"
+    path.write_bytes(path.read_bytes()[:500])
+    with pytest.raises(NlpfError, match="truncated or corrupt"):
+        load_checkpoint(tmp_path / "ckpt")
+
+
+def test_weights_that_do_not_match_the_config(tmp_path):
+    model, cfg = tiny()
+    save_checkpoint(tmp_path / "ckpt", model, cfg)
+    text = (tmp_path / "ckpt" / "config.yaml").read_text()
+    (tmp_path / "ckpt" / "config.yaml").write_text(text.replace("n_layer: 1", "n_layer: 2"))
+    with pytest.raises(NlpfError, match="missing: backbone.layers.1"):
+        load_checkpoint(tmp_path / "ckpt")
+    (tmp_path / "ckpt" / "config.yaml").write_text(text.replace("n_embd: 16", "n_embd: 8"))
+    with pytest.raises(NlpfError, match="shape mismatch"):
+        load_checkpoint(tmp_path / "ckpt")
+    (tmp_path / "ckpt" / "config.yaml").write_text(text.replace("n_head: 2", "n_heads: 2"))
+    with pytest.raises(ConfigError, match="n_heads"):
+        load_checkpoint(tmp_path / "ckpt")
