@@ -13,7 +13,10 @@ import importlib.metadata
 import io
 import re
 import shlex
+import sys
 import tomllib
+import types
+import warnings
 from contextlib import redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,8 +139,10 @@ def sandbox(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_code_blocks_of_page(page, sandbox):
-    namespace: dict = {"__name__": "__docs__"}
+def test_code_blocks_of_page(page, sandbox, monkeypatch):
+    module = types.ModuleType("nlpf_docs_page")  # a real module, so dataclasses and pickling work in blocks
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    namespace = module.__dict__
     skipped = []
     for block in blocks_of(page):
         required = block.marker("requires")
@@ -150,8 +155,8 @@ def test_code_blocks_of_page(page, sandbox):
             raise
         except Exception as err:  # noqa: BLE001 - report which block broke
             raise AssertionError(f"{block.where}: {type(err).__name__}: {err}") from err
-    if skipped:
-        pytest.skip("blocks for uninstalled distributions: " + ", ".join(skipped))
+    if skipped:  # the rest of the page was checked, so warn rather than skip
+        warnings.warn("docs blocks not checked, their distribution is not installed: " + ", ".join(skipped))
 
 
 def test_the_checker_catches_broken_commands(tmp_path):
