@@ -172,9 +172,11 @@ class InferenceMixin:
 
     def generate_tokens(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
                         on_token: Optional[Callable[[int, int], None]] = None, stop_check=None,
-                        eos_token_id: int | Sequence[int] | None = None, **options) -> list[list[Generation]]:
+                        eos_token_id: int | Sequence[int] | None = None, with_scores: bool = False,
+                        **options) -> list[list[Generation]]:
         """Generate from token ids (decoder prompts left padded). Options as in `generate`;
-        `eos_token_id` overrides the checkpoint's end-of-sequence id(s)."""
+        `eos_token_id` overrides the checkpoint's end-of-sequence id(s); `with_scores` sums the
+        log-probabilities of greedy/sampled tokens into `Generation.score`."""
         self._require(("lm", "seq2seq"), "generation", "use `predict` for classification, tagging and QA checkpoints")
         o = resolve_options(**options)
         if eos_token_id is None:
@@ -186,7 +188,7 @@ class InferenceMixin:
         self.model.eval()
         return generate_ids(self.model, input_ids.to(self.device), attention_mask.to(self.device), o,
                             eos, self.kind == "encoder-decoder", self._decoder_start_id(),
-                            on_token=on_token, stop_check=stop_check)
+                            on_token=on_token, stop_check=stop_check, with_scores=with_scores)
 
     def generate(self, prompts: str | Sequence[str], batch_size: int = 8, details: bool = False,
                  on_text: Optional[Callable[[str], None]] = None, **options) -> Any:
@@ -216,7 +218,8 @@ class InferenceMixin:
             ids, mask = self._encode_prompts(batch)
             streamer = TextStream(self.tokenizer, on_text) if on_text is not None and start == 0 else None
             stop_check = self._stop_checker(stops) if stops else None
-            results.extend(self.generate_tokens(ids, mask, on_token=streamer, stop_check=stop_check, **options))
+            results.extend(self.generate_tokens(ids, mask, on_token=streamer, stop_check=stop_check,
+                                                with_scores=details, **options))
             if streamer is not None:
                 streamer.finish(self._cut_at_stop(self.tokenizer.decode(results[0][0].token_ids), stops))
         for hyps in results:

@@ -29,7 +29,7 @@ class Generation:
     """One generated continuation (the prompt is not included)."""
 
     token_ids: list[int]  # without the end-of-sequence token
-    score: float  # summed log-probability (greedy, sampling) or length-normalised beam score
+    score: Optional[float]  # beam: length-normalised score; greedy/sampling: summed log-prob when asked for
     finish_reason: str  # eos | length | stop
     text: Optional[str] = None  # filled in by the pipeline (stop strings cut it)
 
@@ -228,8 +228,7 @@ class LogitsProcessor:
             penalised = torch.where(scores < 0, scores * o.repetition_penalty, scores / o.repetition_penalty)
             scores = torch.where(self.seen, penalised, scores)
         if step < o.min_new_tokens and self.eos_ids:
-            scores = scores.clone()
-            scores[:, self.eos_ids] = -math.inf
+            scores[:, self.eos_ids] = -math.inf  # in place: callers pass logits they no longer need
         if not self.sampling:
             return scores
         if o.temperature != 1.0:
@@ -263,7 +262,8 @@ def _finish_reason(hit_eos: bool, hit_stop: bool) -> str:
 
 def sample_or_greedy(runner, input_ids, attention_mask, o: GenerationOptions, eos_ids: Sequence[int],
                      sampling: bool, on_token: Optional[TokenCallback] = None,
-                     stop_check: Optional[Callable[[int, list[int]], bool]] = None) -> list[Generation]:
+                     stop_check: Optional[Callable[[int, list[int]], bool]] = None,
+                     with_scores: bool = False) -> list[Generation]:
     """One continuation per row of `input_ids` (already expanded for num_return_sequences)."""
     rows = input_ids.shape[0]
     device = input_ids.device
@@ -279,13 +279,15 @@ def sample_or_greedy(runner, input_ids, attention_mask, o: GenerationOptions, eo
     logprob = torch.zeros(rows, device=device)
     fill = eos_ids[0] if eos_ids else 0
     for step in range(o.max_new_tokens):
-        scores = process(logits, step)
+        scores = process(logits.clone() if with_scores else logits, step)
         if sampling:
             probs = scores.softmax(-1)
             next_tokens = torch.multinomial(probs, 1, generator=generator).squeeze(1)
         else:
             next_tokens = scores.argmax(-1)
-        logprob += torch.where(unfinished, logits.log_softmax(-1).gather(1, next_tokens[:, None]).squeeze(1), 0.0)
+        if with_scores:  # log p(token) under the model, before penalties and warping
+            chosen = logits.gather(1, next_tokens[:, None]).squeeze(1) - torch.logsumexp(logits, -1)
+            logprob += torch.where(unfinished, chosen, 0.0)
         next_tokens = torch.where(unfinished, next_tokens, fill)
         is_eos = torch.isin(next_tokens, eos) & unfinished
         new = next_tokens.tolist()
@@ -306,7 +308,8 @@ def sample_or_greedy(runner, input_ids, attention_mask, o: GenerationOptions, eo
             break
         process.observe(next_tokens)
         logits = runner.advance(next_tokens)
-    return [Generation(tokens[r], float(logprob[r]), _finish_reason(hit_eos[r], hit_stop[r])) for r in range(rows)]
+    return [Generation(tokens[r], float(logprob[r]) if with_scores else None, _finish_reason(hit_eos[r], hit_stop[r]))
+            for r in range(rows)]
 
 
 def beam_search(runner, input_ids, attention_mask, o: GenerationOptions, eos_ids: Sequence[int],
@@ -416,7 +419,8 @@ def beam_search(runner, input_ids, attention_mask, o: GenerationOptions, eos_ids
 def generate_ids(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, options: GenerationOptions,
                  eos_ids: Sequence[int], encoder_decoder: bool, decoder_start_id: Optional[int] = None,
                  on_token: Optional[TokenCallback] = None,
-                 stop_check: Optional[Callable[[int, list[int]], bool]] = None) -> list[list[Generation]]:
+                 stop_check: Optional[Callable[[int, list[int]], bool]] = None,
+                 with_scores: bool = False) -> list[list[Generation]]:
     """Generate for a batch of prompts. Decoder prompts must be left padded.
 
     Args:
@@ -429,6 +433,7 @@ def generate_ids(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, o
         decoder_start_id: the first decoder token of an encoder-decoder.
         on_token: called as tokens are chosen, for streaming (not called by beam search).
         stop_check: `(row, token_ids) -> bool`, true when a stop string appeared.
+        with_scores: also sum the log-probabilities of greedy/sampled tokens (beam search always scores).
 
     Returns:
         per prompt, `num_return_sequences` `Generation`s (best first for beam search).
@@ -451,5 +456,6 @@ def generate_ids(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, o
     if n > 1:
         input_ids = input_ids.repeat_interleave(n, dim=0)
         attention_mask = attention_mask.repeat_interleave(n, dim=0)
-    flat = sample_or_greedy(runner, input_ids, attention_mask, o, eos_ids, strategy == "sample", on_token, stop_check)
+    flat = sample_or_greedy(runner, input_ids, attention_mask, o, eos_ids, strategy == "sample", on_token, stop_check,
+                            with_scores)
     return [flat[i * n:(i + 1) * n] for i in range(len(flat) // n)]
