@@ -121,7 +121,32 @@ def plugins_command(args: list[str], ctx) -> int:
             print(f"{' ' * width}  provides: {', '.join(p.components)}")
         if p.config_dirs:
             print(f"{' ' * width}  config dirs: {', '.join(p.config_dirs)}")
+    for warning in shadowed_options(plugins):
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def shadowed_options(plugins) -> list[str]:
+    """Config files of plugins that an earlier config directory already provides (Hydra takes the first)."""
+    from pathlib import Path
+
+    from framework.config import conf_dir
+
+    root = conf_dir()
+    owner = {p.relative_to(root).as_posix(): "nlpf's conf/" for p in root.rglob("*.yaml")}
+    found = []
+    for plugin in plugins:
+        if plugin.status != "ok":
+            continue
+        for directory in map(Path, plugin.config_dirs):
+            for path in sorted(directory.rglob("*.yaml")):
+                rel = path.relative_to(directory).as_posix()
+                if rel in owner:
+                    found.append(f"plugin '{plugin.name}': config option {rel[:-5]} is shadowed by {owner[rel]} "
+                                 f"(rename {path})")
+                else:
+                    owner[rel] = f"plugin '{plugin.name}'"
+    return found
 
 
 def config_command(args: list[str], ctx) -> int:

@@ -10,8 +10,10 @@ import pytest
 from framework import hookspecs, scaffold
 
 
-def _install(tmp_path, name: str, api_line: str | None) -> dict:
+def _install(tmp_path, name: str, api_line: str | None, extra_files: dict | None = None) -> dict:
     root, values = scaffold.generate(name, tmp_path)
+    for rel, text in (extra_files or {}).items():
+        (root / values["module"] / rel).write_text(text)
     init = root / values["module"] / "__init__.py"
     text = init.read_text()
     if api_line is None:  # an old-style plugin that does not declare its API version
@@ -61,3 +63,13 @@ def test_plugin_for_an_older_api_is_told_to_upgrade_and_an_undeclared_one_still_
     env = _install(tmp_path / "undeclared", "nlpf-undeclared", None)
     out = nlpf(env, "plugins").stdout
     assert "nlpf-undeclared 0.1.0  ok  api undeclared" in out
+
+
+@pytest.mark.slow
+def test_a_plugin_config_option_hidden_by_a_built_in_one_is_reported(tmp_path):
+    env = _install(tmp_path, "nlpf-shadow", "NLPF_API_VERSION = 1",
+                   {"conf/model/gpt_tiny.yaml": "name: shadow\nvocab_size: 10\n"})
+    out = nlpf(env, "plugins")
+    assert out.returncode == 0
+    assert "plugin 'shadow': config option model/gpt_tiny is shadowed by nlpf's conf/" in out.stderr
+    assert "shadow_tiny" not in out.stderr  # its other options are fine
