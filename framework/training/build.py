@@ -32,7 +32,7 @@ def checkpoint_dir(path: str | Path) -> Path:
     """A checkpoint directory from a checkpoint, a run directory (its best, else last) or a packaged name."""
     text = str(path)
     if text.startswith("hf-packaged:"):
-        from framework.hf import packaged_checkpoint
+        from framework.training.pretrained import packaged_checkpoint
 
         return Path(packaged_checkpoint(text.partition(":")[2]))
     p = Path(path)
@@ -64,18 +64,20 @@ def build_tokenizer_for(cfg, source, init_dir: Path | None):
     return build_tokenizer(cfg.tokenizer, corpus=_train_texts(source.splits()["train"]))
 
 
-def _adopt_checkpoint_config(cfg: DictConfig, init_dir: Path) -> DictConfig:
+def adopt_checkpoint_config(cfg: DictConfig, init_dir: Path) -> DictConfig:
     """Fine-tuning from a checkpoint uses its architecture and tokenizer, whatever the config says."""
     from framework.checkpoint import read_config
 
     ckpt_cfg = read_config(init_dir)
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-    if ckpt_cfg.model.name != cfg.model.name:
-        print(f"init_from: using the checkpoint's architecture '{ckpt_cfg.model.name}' "
-              f"instead of model={cfg.model.name}", file=sys.stderr)
     cfg.model = ckpt_cfg.model
-    if ckpt_cfg.get("tokenizer") is not None:
-        cfg.tokenizer = ckpt_cfg.tokenizer
+    tok_dir = init_dir / "tokenizer"
+    if (tok_dir / "tokenizer.yaml").is_file():
+        node = OmegaConf.load(tok_dir / "tokenizer.yaml")
+        for key in ("model_file", "path"):  # recorded absolute: the run config must not depend on the cwd
+            if isinstance(node.get(key), str) and not Path(node[key]).is_absolute():
+                node[key] = str((tok_dir / node[key]).resolve())
+        cfg.tokenizer = node
     return cfg, ckpt_cfg
 
 
@@ -116,7 +118,7 @@ def build_run(cfg: DictConfig, verbose: bool = True) -> Run:
     init_dir = checkpoint_dir(cfg.init_from) if cfg.get("init_from") else None
     ckpt_cfg = None
     if init_dir is not None:
-        cfg, ckpt_cfg = _adopt_checkpoint_config(cfg, init_dir)
+        cfg, ckpt_cfg = adopt_checkpoint_config(cfg, init_dir)
     source = build_source(cfg.data)
     tokenizer = build_tokenizer_for(cfg, source, init_dir)
     objective = build_objective(cfg, tokenizer)

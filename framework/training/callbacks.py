@@ -16,6 +16,7 @@ class TokensPerSecond(pl.Callback):
         self.every = max(int(every), 1)
         self._tokens = None
         self._start = None
+        self.epochs: list[dict] = []  # per finished epoch: seconds, tokens, tokens/s (this rank x world size)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         mask = batch.get("attention_mask") if isinstance(batch, dict) else None
@@ -33,6 +34,17 @@ class TokensPerSecond(pl.Callback):
 
     def on_train_epoch_start(self, trainer, pl_module):
         self._tokens, self._start = None, None
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if self._start is None:
+            return
+        seconds = time.perf_counter() - self._start
+        tokens = float(self._tokens) * trainer.world_size
+        self.epochs.append({"epoch": trainer.current_epoch, "seconds": round(seconds, 1), "tokens": int(tokens),
+                            "tokens_per_s": round(tokens / max(seconds, 1e-9))})
+        if trainer.is_global_zero:
+            print(f"epoch {trainer.current_epoch}: {seconds:.1f} s of training, {tokens / max(seconds, 1e-9):,.0f} "
+                  "tokens/s", flush=True)
 
 
 class NlpfCheckpoint(pl.Callback):

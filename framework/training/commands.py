@@ -33,6 +33,10 @@ def _prepare_run_dir(args: list[str]):
         ckpt = os.environ.get(rundir.RESUME_ENV) or None
         return load_frozen(run_dir), run_dir, (Path(ckpt) if ckpt else None)
     cfg = _compose(args)
+    if cfg.get("init_from"):  # record the architecture and tokenizer actually used
+        from framework.training.build import adopt_checkpoint_config, checkpoint_dir
+
+        cfg, _ = adopt_checkpoint_config(cfg, checkpoint_dir(cfg.init_from))
     run_dir, ckpt = rundir.resolve_resume(cfg.resume, cfg.run_dir, cfg.experiment_name)
     if run_dir is None:
         run_dir = rundir.new_run_dir(cfg.experiment_name)
@@ -103,8 +107,9 @@ def run_training(args: list[str]) -> dict:
         trainer.test(module, datamodule=datamodule, verbose=False)
         results = dict(getattr(module, "test_results", {}))
     if trainer.is_global_zero:
+        speed = next((c for c in trainer.callbacks if type(c).__name__ == "TokensPerSecond"), None)
         summary = {"test": results, "train_seconds": round(train_seconds, 1), "global_step": trainer.global_step,
-                   "run_dir": str(run_dir)}
+                   "epochs": speed.epochs if speed else [], "run_dir": str(run_dir)}
         (run_dir / rundir.DONE_FILE).write_text(json.dumps(summary, indent=2) + "\n")
         _print_metrics("test", results)
         _say(f"run directory: {run_dir}")

@@ -2,63 +2,26 @@
 batches."""
 from __future__ import annotations
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from framework.data.sampler import LengthBucketBatchSampler
 
-class BucketBatchSampler:
-    """Batches of similar-length examples (less padding), in a seeded order that depends only on
-    (seed, epoch), sharded over ranks. Training: sort by length inside random pools of
-    `pool_batches` batches, then shuffle the batches. Evaluation: sorted, unshuffled.
 
-    Resumable: `skip` batches of epoch `skip_epoch` are not yielded again (see ResumableLoader)."""
+class BucketBatchSampler(LengthBucketBatchSampler):
+    """framework.data's length-bucketed, seeded, rank-sharded batches, made resumable: `skip` batches of
+    epoch `skip_epoch` are not yielded again (see ResumableLoader)."""
 
-    def __init__(self, lengths, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 pool_batches: int = 50, bucket: bool = True):
-        self.lengths = np.asarray(lengths)
-        self.batch_size, self.shuffle, self.seed = int(batch_size), shuffle, int(seed)
-        self.rank, self.world_size = rank, world_size
-        self.pool = max(int(pool_batches), 1) * self.batch_size
-        self.bucket = bucket
-        self.epoch = 0
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.skip_epoch, self.skip = -1, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def _batches(self) -> list[np.ndarray]:
-        n = len(self.lengths)
-        rng = np.random.default_rng([self.seed, self.epoch])
-        order = rng.permutation(n) if self.shuffle else np.arange(n)
-        if self.bucket:
-            if self.shuffle:
-                pools = [order[i:i + self.pool] for i in range(0, n, self.pool)]
-                order = np.concatenate([p[np.argsort(self.lengths[p], kind="stable")] for p in pools])
-            else:
-                order = np.argsort(self.lengths, kind="stable")
-        batches = [order[i:i + self.batch_size] for i in range(0, n, self.batch_size)]
-        if self.shuffle:
-            batches = [batches[i] for i in rng.permutation(len(batches))]
-        if self.world_size > 1:
-            if self.shuffle:  # every rank takes the same number of steps
-                batches = batches[: len(batches) // self.world_size * self.world_size]
-            batches = batches[self.rank::self.world_size]
-        return batches
 
     def __iter__(self):
-        batches = self._batches()
+        batches = list(super().__iter__())
         start = self.skip if self.skip_epoch == self.epoch else 0
         self.skip_epoch, self.skip = -1, 0
-        for batch in batches[start:]:
-            yield batch.tolist()
-
-    def __len__(self) -> int:
-        n = -(-len(self.lengths) // self.batch_size)
-        if self.world_size > 1:
-            return n // self.world_size if self.shuffle else len(range(self.rank, n, self.world_size))
-        return n
+        return iter(batches[start:])
 
 
 class ResumableLoader(DataLoader):
@@ -101,7 +64,7 @@ class DataModule(pl.LightningDataModule):
                               collate_fn=ds.collate_fn, num_workers=self.num_workers)
         rank, world = self._rank()
         sampler = BucketBatchSampler(ds.lengths, self.batch_size if train else self.eval_batch_size, shuffle=train,
-                                     seed=int(self.cfg.seed), rank=rank, world_size=world)
+                                     seed=int(self.cfg.seed), num_replicas=world, rank=rank)
         cls = ResumableLoader if train else DataLoader
         extra = {"progress": self._progress} if train else {}
         return cls(ds, batch_sampler=sampler, collate_fn=ds.collate_fn, num_workers=self.num_workers,

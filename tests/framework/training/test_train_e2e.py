@@ -1,0 +1,98 @@
+"""Tiny end-to-end runs through the CLI: one per architecture family, evaluate, init_from, errors."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from framework import cli
+
+TINY = ["max_length=32", "batch_size=8", "trainer.enable_progress_bar=false",
+        "trainer.log_every_n_steps=1"]
+SMALL = ["data.max_examples=24"]
+
+
+def train(run_dir, *overrides):
+    code = cli.main(["train", f"run_dir={run_dir}", *TINY, *overrides])
+    assert code == 0
+    return Path(run_dir)
+
+
+def assert_run_dir(run: Path):
+    assert (run / "resolved.yaml").is_file()
+    for which in ("last", "best"):
+        ckpt = run / "checkpoints" / which
+        for name in ("model.safetensors", "config.yaml", "meta.json", "tokenizer/tokenizer.yaml"):
+            assert (ckpt / name).is_file(), f"{which}/{name} missing"
+    assert (run / "checkpoints" / "lightning" / "last.ckpt").is_file()
+    assert (run / "logs" / "metrics.csv").is_file()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["global_step"] >= 2
+    return metrics
+
+
+def test_gpt_causal_lm_default_config(tmp_path, capsys):
+    run = train(tmp_path / "gpt", *SMALL)
+    metrics = assert_run_dir(run)
+    assert 1 < metrics["test"]["perplexity"] < 1e4
+    out = capsys.readouterr().out
+    assert "test perplexity" in out
+    meta = json.loads((run / "checkpoints" / "last" / "meta.json").read_text())
+    assert meta["step"] == metrics["global_step"] and any(p["name"] == "objectives" for p in meta["plugins"])
+
+    # evaluate loads the checkpoint alone
+    assert cli.main(["evaluate", f"ckpt={run / 'checkpoints' / 'last'}", "split=validation"]) == 0
+    assert "validation perplexity" in capsys.readouterr().out
+
+
+def test_bert_masked_lm(tmp_path):
+    metrics = assert_run_dir(train(tmp_path / "bert", *SMALL, "model=bert_tiny", "head=bert_mlm", "objective=masked_lm"))
+    assert metrics["test"]["loss"] > 0
+
+
+def test_t5_span_corruption(tmp_path):
+    metrics = assert_run_dir(train(tmp_path / "t5", *SMALL, "model=t5_tiny", "head=t5_lm", "objective=span_corruption",
+                                   "tokenizer.num_sentinels=20", "tokenizer.template=eos"))
+    assert metrics["test"]["loss"] > 0
+
+
+def test_classification_from_own_pretrained_checkpoint(tmp_path, capsys):
+    pre = train(tmp_path / "pre", *SMALL, "model=bert_tiny", "head=bert_mlm", "objective=masked_lm")
+    data = tmp_path / "reviews.csv"
+    rows = ["text,label"] + [f"{'good great fine' if i % 2 else 'bad awful poor'} film number {i},"
+                             f"{'pos' if i % 2 else 'neg'}" for i in range(60)]
+    data.write_text("\n".join(rows) + "\n")
+    run = train(tmp_path / "cls", "model=bert_tiny", "head=sequence_classification",
+                "objective=sequence_classification", "data=csv", f"data.path={data}", f"init_from={pre}")
+    assert "loaded the backbone (new head)" in capsys.readouterr().err
+    metrics = assert_run_dir(run)
+    assert set(metrics["test"]) >= {"accuracy", "macro_f1", "f1_pos"}
+    cfg = (run / "checkpoints" / "best" / "config.yaml").read_text()
+    assert "- neg" in cfg and "- pos" in cfg  # labels recorded
+
+    # the fine-tuned model started from the pretrained backbone: the position embeddings past max_length
+    # get no gradient, only weight decay, so they still match the pretrained ones closely
+    from safetensors.torch import load_file
+
+    a = load_file(str(pre / "checkpoints" / "last" / "model.safetensors"))
+    b = load_file(str(run / "checkpoints" / "last" / "model.safetensors"))
+    key = next(k for k in a if "position" in k)
+    assert torch.allclose(a[key][40:], b[key][40:], rtol=1e-2, atol=1e-6)
+
+
+def test_wrong_objective_for_architecture_is_a_config_error(tmp_path, capsys):
+    code = cli.main(["train", "objective=span_corruption", "model=gpt_tiny", f"run_dir={tmp_path / 'x'}"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "span_corruption" in err and "decoder" in err and "hint:" in err
+    assert not (tmp_path / "x").exists()  # nothing was written
+
+
+def test_16_mixed_on_cpu_is_refused(tmp_path, capsys):
+    assert cli.main(["train", "trainer.precision=16-mixed", f"run_dir={tmp_path / 'y'}"]) == 2
+    assert "bf16-mixed" in capsys.readouterr().err
+
+
+def test_unknown_init_from(tmp_path, capsys):
+    assert cli.main(["train", f"init_from={tmp_path}", f"run_dir={tmp_path / 'z'}"]) == 2
+    assert "no nlpf checkpoint" in capsys.readouterr().err
