@@ -68,7 +68,8 @@ class Entry:
                 default = f.default_factory()  # type: ignore[misc]
             else:
                 default = "???"
-            typ = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+            typ = f.type if isinstance(f.type, str) else (
+                f.type.__name__ if isinstance(f.type, type) else str(f.type).replace("typing.", ""))
             rows.append((f.name, typ, default))
         return rows
 
