@@ -12,7 +12,7 @@ def nlpf_register(registries):
     reg("lm", c.LMHeadConfig, f"{_M}.lm:build", accepts=ALL_KINDS,
         description="Vocabulary logits; tied or untied, optional BERT transform and bias, optional T5 rescale.")
     reg("sequence_classification", c.SequenceClassificationHeadConfig, f"{_M}.classification:build_sequence",
-        accepts=["encoder", "decoder", "encoder-decoder"],
+        accepts=["encoder", "decoder"],
         description="One label per sequence from a pooled vector (cls, mean or last token).")
     reg("token_classification", c.TokenClassificationHeadConfig, f"{_M}.classification:build_token",
         accepts=["encoder", "decoder"], description="One label per token.")
