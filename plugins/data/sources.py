@@ -134,7 +134,8 @@ class TableSource(FileSource):
         if value not in mapping:
             raise NlpfError(f"{path}:{number}: label '{value}' is not in data.label_map ({', '.join(mapping)})."
                             + did_you_mean(value, mapping),
-                            hint=f"add it: data.label_map.{value}=NAME, or fix the data")
+                            hint=f"add it to the map (data.label_map={{{','.join(f'{k}:{v}' for k, v in mapping.items())},{value}:NAME}}), "
+                            "or fix the data")
         return mapping[value]
 
     def read_files(self, files: list[Path]) -> list[dict]:
