@@ -19,8 +19,20 @@ def group_options(group: str) -> list[str]:
 def test_every_option_of_every_group_composes_and_validates(group):
     options = group_options(group)
     assert options, f"conf/{group} is empty"
+    tiny_model = {"encoder": "bert_tiny", "decoder": "gpt_tiny", "encoder-decoder": "t5_tiny"}
     for option in options:
-        cfg = config.compose([f"{group}={option}"])
+        overrides = [f"{group}={option}"]
+        if group == "model":  # a backbone alone: objectives and heads are checked with their own groups
+            overrides += ["~head", "~objective"]
+        if group in ("head", "objective"):  # pair it with a tiny model of a kind it accepts
+            from framework.plugins import registries
+
+            node = config.compose(overrides)[group]
+            accepts = registries()[group].get(node.name).accepts
+            if accepts:
+                overrides.append(f"model={tiny_model[accepts[0]]}")
+            overrides.append("~objective" if group == "head" else "~head")
+        cfg = config.compose(overrides)
         resolved = config.validate(cfg, components=())
         assert resolved is not None
         if group in COMPONENT_GROUPS:
@@ -54,7 +66,7 @@ def test_wrong_type_names_key_and_expected_type():
 
 def test_unknown_component_field_suggests(tmp_path):
     with pytest.raises(ConfigError) as err:
-        config.load(["+model.hidden_sise=8"])
+        config.load(["model=bert_tiny", "~head", "~objective", "+model.hidden_sise=8"], components=("model",))
     assert "model.hidden_sise" in str(err.value) and "hidden_size" in str(err.value)
 
 
@@ -84,7 +96,7 @@ def test_freeze_writes_plain_resolved_yaml(tmp_path):
 
 def test_plugin_config_group_is_on_the_search_path():
     pytest.importorskip("nlpf_demo_plugin")
-    cfg = config.load(["model=bag_tiny", "head=null", "objective=null"], components=("model",))
+    cfg = config.load(["model=bag_tiny", "~head", "~objective"], components=("model",))
     assert cfg.model.name == "bag_of_embeddings" and cfg.model.hidden_size == 16
 
 
