@@ -1,0 +1,60 @@
+"""Multi-process runs: DDP on 2 CPU processes (gloo), and resume=auto after a SIGKILL."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from framework import cli
+
+TINY = ["max_length=32", "batch_size=4", "trainer.enable_progress_bar=false", "data.max_examples=32"]
+
+
+def nlpf(*args, **kwargs):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "framework.cli", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def test_ddp_two_cpu_processes_one_run_dir(tmp_path):
+    proc = nlpf("train", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "experiment_name=ddp",
+                *TINY)
+    out, _ = proc.communicate(timeout=240)
+    assert proc.returncode == 0, out[-3000:]
+    runs = list((tmp_path / "runs" / "ddp").iterdir())
+    assert len(runs) == 1, runs  # the second process reused rank 0's run directory
+    run = runs[0]
+    assert list(run.glob("*.yaml")) == [run / "resolved.yaml"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["global_step"] >= 1 and metrics["test"]["loss"] > 0
+    assert "strategy: ddp" in (run / "resolved.yaml").read_text()
+    assert out.count("test loss") == 1  # printed by rank 0 only
+
+
+def test_resume_auto_after_sigkill(tmp_path, capsys):
+    args = ["train", "experiment_name=resume", *TINY, "trainer.max_epochs=3", "trainer.limit_train_batches=4",
+            "trainer.checkpoint_every_n_steps=2", "trainer.log_every_n_steps=1"]
+    proc = nlpf(*args)
+    ckpt_glob = "runs/resume/*/checkpoints/lightning/last.ckpt"
+    deadline = time.time() + 180
+    while time.time() < deadline and not list(tmp_path.glob(ckpt_glob)):
+        time.sleep(0.2)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    ckpts = list(tmp_path.glob(ckpt_glob))
+    assert ckpts, "no checkpoint was written before the kill"
+    run = ckpts[0].parents[2]
+    assert not (run / "metrics.json").exists()  # it really was interrupted
+    import torch
+
+    saved_step = torch.load(ckpts[0], map_location="cpu", weights_only=False)["global_step"]
+    assert 0 < saved_step < 12
+
+    assert cli.main(args + ["resume=auto"]) == 0
+    assert f"resuming {run.resolve()}" in capsys.readouterr().err
+    assert len(list((tmp_path / "runs" / "resume").iterdir())) == 1  # continued in the same directory
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["global_step"] == 12  # 3 epochs x 4 batches: no step lost or repeated
