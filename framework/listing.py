@@ -10,7 +10,7 @@ from framework.registry import Registries
 
 
 def _fmt_default(value: object) -> str:
-    return "" if value is None else str(value)
+    return "null" if value is None else str(value)
 
 
 def render_components(kind: str | None, fmt: str, distribution: str | None = None) -> str:
