@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import time
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -276,6 +278,12 @@ class RaggedDataset:
         return item
 
 
+def _say(verbose: bool, message: str) -> None:
+    log.info(message)
+    if verbose:
+        print(message, file=sys.stderr)
+
+
 def _attach(ds, task, tokenizer, labels, record, pad_to_multiple_of):
     from framework.data.collate import Collator
 
@@ -288,7 +296,7 @@ def _attach(ds, task, tokenizer, labels, record, pad_to_multiple_of):
 
 def build_datasets(data_cfg, tokenizer, task: str, max_length: int, cache_dir: str | os.PathLike | None = None,
                    seed: int = 0, labels: Sequence[str] | None = None, pad_to_multiple_of: int | None = None,
-                   source: DataSource | None = None) -> dict[str, object]:
+                   source: DataSource | None = None, verbose: bool = True) -> dict[str, object]:
     """Datasets per split for `task`, tokenized once and cached.
 
     Args:
@@ -301,6 +309,7 @@ def build_datasets(data_cfg, tokenizer, task: str, max_length: int, cache_dir: s
         labels: a fixed label vocabulary (e.g. from a checkpoint); by default built from the training split.
         pad_to_multiple_of: round padded lengths up (8 helps tensor cores).
         source: an already built source (skips building it from data_cfg).
+        verbose: print one line to stderr saying whether the token cache was built or reused.
     """
     if task not in TASKS:
         raise NlpfError(f"unknown task '{task}'." + did_you_mean(task, TASKS), hint=f"tasks: {', '.join(TASKS)}")
@@ -313,6 +322,7 @@ def build_datasets(data_cfg, tokenizer, task: str, max_length: int, cache_dir: s
     directory = token_cache_root(cache_dir) / key
     entry = load_entry(directory)
     if entry is None:
+        start = time.perf_counter()
         if streaming:
             splits = {s: list(source.stream(s)) for s in ("validation", "test")}
             record = {"source": source.cfg.name, "streaming": True,
@@ -327,10 +337,12 @@ def build_datasets(data_cfg, tokenizer, task: str, max_length: int, cache_dir: s
         meta = {"task": task, "labels": vocab, "record": record, "tokenizer": tokenizer.fingerprint()[:200],
                 "data": OmegaConf.to_container(source.cfg, resolve=True) if isinstance(source.cfg, DictConfig) else dict(source.cfg)}
         save_entry(directory, meta, arrays)
-        log.info("tokenized %s for %s into %s", ", ".join(f"{s}: {len(e)}" for s, e in splits.items()), task, directory)
+        counts = ", ".join(f"{s} {len(e)}" for s, e in splits.items())
+        _say(verbose, f"data: tokenized {counts} examples for {task} in {time.perf_counter() - start:.1f}s; "
+                      f"token cache {directory}")
         entry = load_entry(directory)
     else:
-        log.info("reusing token cache %s", directory)
+        _say(verbose, f"data: reusing token cache {directory}")
     meta, arrays = entry
     pad = tokenizer.pad_id if tokenizer.pad_id is not None else 0
     out = {}
