@@ -3,7 +3,8 @@
 - ```python blocks run, in order, one namespace per page, in a temporary directory with a temporary cache;
   a block whose first line is `# docs: compile-only` is compiled but not run.
 - ```bash / ```sh / ```shell blocks: each `nlpf ...` command names a real subcommand; `list`, `plugins` and
-  `--help`/`--version` really run; `config` and `train` overrides compose and validate against the registries.
+  `--help`/`--version` really run; `config` and `train` overrides compose and validate against the registries;
+  the options of `evaluate`, `predict`, `generate`, `translate` and `score` parse into their schemas.
 - ```yaml and ```toml blocks parse.
 - a block whose first line is `# docs: requires DIST` is checked only when that distribution is installed.
 """
@@ -32,6 +33,8 @@ FENCE = re.compile(r"^(```+)\s*([\w+-]*)")
 SHELL = {"bash", "sh", "shell", "console"}
 RUNNABLE = {"list", "plugins"}
 COMPOSED = {"train", "config"}
+OPTION_SCHEMAS = {"predict": "PredictArgs", "generate": "GenerateArgs", "translate": "GenerateArgs",
+                  "score": "ScoreArgs"}
 
 
 @dataclass
@@ -107,6 +110,21 @@ def check_nlpf(args: list[str], where: str) -> None:
             assert cli.main(args) == 0, f"{where}: `nlpf {' '.join(args)}` failed"
         return
     assert command in cli.COMMANDS, f"{where}: `nlpf {command}` is not a command (see framework/cli.py COMMANDS)"
+    if rest[:1] in (["--help"], ["-h"]):
+        with redirect_stdout(io.StringIO()):
+            assert cli.main(args) == 0
+        return
+    if command in OPTION_SCHEMAS:  # key=value options of the inference commands
+        from framework.inference import options
+
+        schema = getattr(options, OPTION_SCHEMAS[command])
+        quoted = [f"{a[:-2]}='-'" if a.endswith("=-") else f"{a[:-4]}='...'" if a.endswith("=...") else a
+                  for a in rest]  # `-` is stdin; `...` is how a page writes "some value"
+        config.parse_into(schema, quoted, where=command)
+    if command == "evaluate":
+        from framework.training.commands import _parse_evaluate
+
+        _parse_evaluate(rest)
     if command in COMPOSED:
         overrides = cli.expand_sweeps(rest)[0] if multirun else rest
         config.load(overrides, components=() if command == "config" else tuple(config.COMPONENT_GROUPS))
@@ -169,5 +187,7 @@ def test_the_checker_catches_broken_commands(tmp_path):
     with pytest.raises(Exception, match="gpt_tiny"):
         check_block(bad_option, {})
     check_block(compile_only, {})  # not run, so it does not exit
+    with pytest.raises(Exception, match="max_new_tokens"):
+        check_nlpf(["generate", "ckpt=x", "max_new_token=3"], "page.md:1")
     assert nlpf_commands("cd x && nlpf list \\\n  architecture  # all\nnlpf --debug plugins") == [
         ["list", "architecture"], ["--debug", "plugins"]]
