@@ -19,6 +19,19 @@ def to_bias(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return torch.where(allowed, zero, torch.finfo(dtype).min)
 
 
+def _no_padding(attention_mask: torch.Tensor) -> bool:
+    """True when every position is real. Costs one host sync, skipped while compiling (no graph breaks)."""
+    if torch.compiler.is_compiling():
+        return False
+    return bool(attention_mask.all())
+
+
+def causal_mask(q_len: int, k_len: int, device) -> torch.Tensor:
+    """[1, 1, q_len, k_len]: the queries are the last q_len of k_len positions and see keys up to themselves."""
+    q_pos = torch.arange(k_len - q_len, k_len, device=device)[:, None]
+    return (torch.arange(k_len, device=device)[None, :] <= q_pos)[None, None]
+
+
 def attention_bias(
     attention_mask: Optional[torch.Tensor],
     q_len: int,
@@ -32,15 +45,14 @@ def attention_bias(
 
     attention_mask: [B, k_len] with 1 for real tokens and 0 for padding, or None.
     """
+    if attention_mask is not None and _no_padding(attention_mask):
+        attention_mask = None  # packed training blocks: keep SDPA's fused causal kernels
     if attention_mask is None:
         if not causal or q_len == 1:
             return None, False
         if q_len == k_len:
             return None, True
-    allowed = None
-    if causal:
-        q_pos = torch.arange(k_len - q_len, k_len, device=device)[:, None]
-        allowed = (torch.arange(k_len, device=device)[None, :] <= q_pos)[None, None]  # [1, 1, q, k]
+    allowed = causal_mask(q_len, k_len, device) if causal else None
     if attention_mask is not None:
         keys = attention_mask[:, None, None, :].to(device=device, dtype=torch.bool)  # [B, 1, 1, k]
         allowed = keys if allowed is None else allowed & keys
@@ -49,6 +61,6 @@ def attention_bias(
 
 def padding_mask(attention_mask: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
     """[B, 1, 1, S] boolean mask that hides padded keys (cross-attention, bidirectional encoders)."""
-    if attention_mask is None:
+    if attention_mask is None or _no_padding(attention_mask):
         return None
     return attention_mask[:, None, None, :].to(torch.bool)

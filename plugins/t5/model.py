@@ -8,7 +8,7 @@ from torch import nn
 
 from framework.errors import ConfigError
 from framework.modules import (BackboneOutput, RMSNorm, RelativePositionBias, TransformerLayer, activation,
-                               attention_bias, padding_mask, to_bias)
+                               attention_bias, causal_mask, padding_mask, to_bias)
 
 
 def parse_feed_forward_proj(value: str) -> tuple[str, bool]:
@@ -50,8 +50,7 @@ class T5Stack(nn.Module):
         bias = self.relative_bias(n, past + n, past)
         mask, _ = attention_bias(attention_mask, n, past + n, causal=self.decoder, device=x.device)
         if self.decoder and mask is None and n > 1:  # is_causal cannot combine with a bias: build it
-            mask, _ = attention_bias(torch.ones(1, past + n, device=x.device), n, past + n, causal=True,
-                                     device=x.device)
+            mask = causal_mask(n, past + n, x.device)
         bias = bias if mask is None else bias + to_bias(mask, bias.dtype)
         memory_bias = None
         if self.decoder and memory_mask is not None:

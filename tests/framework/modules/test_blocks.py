@@ -46,6 +46,8 @@ def test_self_attention_with_padding_matches_naive(att):
 
 def test_causal_mask_is_not_materialised_without_padding():
     assert attention_bias(None, 5, 5, causal=True, device="cpu") == (None, True)
+    assert attention_bias(torch.ones(2, 5), 5, 5, causal=True, device="cpu") == (None, True)  # packed blocks
+    assert padding_mask(torch.ones(2, 5)) is None
     assert attention_bias(None, 1, 6, causal=True, device="cpu") == (None, False)  # one new token sees all keys
     mask, is_causal = attention_bias(None, 2, 6, causal=True, device="cpu")
     assert not is_causal and mask.shape == (1, 1, 2, 6)
