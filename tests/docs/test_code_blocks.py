@@ -191,3 +191,19 @@ def test_the_checker_catches_broken_commands(tmp_path):
         check_nlpf(["generate", "ckpt=x", "max_new_token=3"], "page.md:1")
     assert nlpf_commands("cd x && nlpf list \\\n  architecture  # all\nnlpf --debug plugins") == [
         ["list", "architecture"], ["--debug", "plugins"]]
+
+
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_point_at_existing_files(page):
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)  # links inside code blocks are not links
+    broken = []
+    for target in LINK.findall(text):
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            continue  # web addresses and anchors on the same page
+        path = (page.parent / target.split("#", 1)[0]).resolve()
+        if not path.exists():
+            broken.append(target)
+    assert not broken, f"{page.relative_to(ROOT)}: broken links {broken}"
