@@ -72,6 +72,14 @@ def _check_examples(task: str, split: str, examples: Sequence[dict], source: Dat
         )
 
 
+def _label_order(label: str):
+    """Numeric labels in numeric order (2 before 10), then the others alphabetically."""
+    try:
+        return (0, float(label), "")
+    except ValueError:
+        return (1, 0.0, label)
+
+
 def label_vocabulary(task: str, splits: dict[str, Sequence[dict]], source: DataSource,
                      labels: Sequence[str] | None) -> list[str] | None:
     """Labels seen in train (or given); a label in another split that train never saw is an error."""
@@ -90,7 +98,7 @@ def label_vocabulary(task: str, splits: dict[str, Sequence[dict]], source: DataS
         elif task == "token_classification":
             labels = (["O"] if "O" in train else []) + sorted(train - {"O"})
         else:
-            labels = sorted(train)
+            labels = sorted(train, key=_label_order)
         if task == "classification" and len(labels) < 2:
             raise NlpfError(f"the training split of data '{source.cfg.name}' has only one label ({', '.join(labels)})",
                             hint="a classifier needs at least two labels; check data.label_field")

@@ -124,3 +124,9 @@ def test_second_build_reuses_the_token_cache(tmp_path, tok, monkeypatch):
         [first["train"][i]["input_ids"].tolist() for i in range(5)]
     with pytest.raises(AssertionError, match="tokenized again"):  # other settings, another cache entry
         build_datasets(cfg, tok, "classification", 17, cache_dir=tmp_path / "cache")
+
+
+def test_numeric_labels_keep_numeric_order(tmp_path, tok):
+    rows = [{"text": f"t{i}", "label": [1, 2, 10][i % 3]} for i in range(30)]
+    ds = build_datasets(data(jsonl(tmp_path / "n.jsonl", rows)), tok, "classification", 8, cache_dir=tmp_path / "c")
+    assert ds["train"].label_names == ["1", "2", "10"]

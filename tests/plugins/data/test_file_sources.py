@@ -120,3 +120,27 @@ def test_derived_splits_partition_the_data(n, seed, val, test):
     assert seen == list(range(n))  # every example in exactly one split
     assert len(splits["test"]) == max(1, round(n * test)) and len(splits["validation"]) == max(1, round(n * val))
     assert splits == derive_splits(examples, seed, val, test)
+
+
+cell = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30).filter(lambda s: s.strip() == s)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.lists(st.tuples(cell, st.sampled_from(["a", "b", "c"])), min_size=1, max_size=15),
+       suffix=st.sampled_from([".csv", ".tsv"]), kind=st.sampled_from(["csv", "jsonl"]))
+def test_written_rows_read_back_unchanged(tmp_path_factory, rows, suffix, kind):
+    import csv as csv_module
+
+    folder = tmp_path_factory.mktemp("rows")
+    if kind == "jsonl":
+        path = folder / "d.jsonl"
+        path.write_text("".join(json.dumps({"t": t, "y": y}, ensure_ascii=False) + "\n" for t, y in rows), encoding="utf-8")
+    else:
+        path = folder / f"d{suffix}"
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            writer = csv_module.writer(f, delimiter="\t" if suffix == ".tsv" else ",")
+            writer.writerow(["t", "y"])
+            writer.writerows(rows)
+    examples = source(name=kind, path=str(path), text_field="t", label_field="y", validation_ratio=0,
+                      test_ratio=0).splits()["train"]
+    assert [(e["text"], e["label"]) for e in examples] == rows
