@@ -20,6 +20,7 @@ class Run:
     datasets: dict
     model: Any
     labels: list[str]
+    source: Any = None
 
 
 def build_objective(cfg, tokenizer):
@@ -135,4 +136,4 @@ def build_run(cfg: DictConfig, verbose: bool = True) -> Run:
         what = load_init_weights(model, init_dir, ckpt_cfg, cfg)
         if verbose:
             print(f"init_from: loaded the {what} from {init_dir}", file=sys.stderr)
-    return Run(cfg, tokenizer, objective, datasets, model, labels)
+    return Run(cfg, tokenizer, objective, datasets, model, labels, source)

@@ -106,6 +106,10 @@ def run_training(args: list[str]) -> dict:
     if "test" in run.datasets:
         trainer.test(module, datamodule=datamodule, verbose=False)
         results = dict(getattr(module, "test_results", {}))
+    if trainer.is_global_zero and run.objective.task == "seq2seq" and "test" in run.datasets:
+        from framework.training.translation import translation_scores
+
+        results.update(translation_scores(module.model, run.tokenizer, run.cfg, run.source.splits()["test"]))
     if trainer.is_global_zero:
         speed = next((c for c in trainer.callbacks if type(c).__name__ == "TokensPerSecond"), None)
         summary = {"test": results, "train_seconds": round(train_seconds, 1), "global_step": trainer.global_step,

@@ -96,3 +96,20 @@ def test_16_mixed_on_cpu_is_refused(tmp_path, capsys):
 def test_unknown_init_from(tmp_path, capsys):
     assert cli.main(["train", f"init_from={tmp_path}", f"run_dir={tmp_path / 'z'}"]) == 2
     assert "no nlpf checkpoint" in capsys.readouterr().err
+
+
+def test_report_renders_curves(tmp_path):
+    run = tmp_path / "r"
+    (run / "logs").mkdir(parents=True)
+    (run / "logs" / "metrics.csv").write_text(
+        "epoch,step,train/loss,val/loss,val/accuracy,lr-AdamW/pg1\n"
+        "0,1,2.0,,,0.001\n0,2,1.5,,,0.0009\n0,2,,1.4,0.6,\n1,4,1.0,,,0.0005\n1,4,,1.1,0.7,\n")
+    from framework.training.report import panels, read_log
+
+    series = read_log(run)
+    assert series["val/accuracy"] == [(2.0, 0.6), (4.0, 0.7)]
+    assert [t for t, _ in panels(series)] == ["loss", "accuracy", "learning rate"]
+    assert cli.main(["report", str(run)]) == 0
+    png = (run / "report.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    assert cli.main(["report", str(tmp_path / "missing")]) == 2
