@@ -10,6 +10,17 @@ import pytest
 from framework import hookspecs, scaffold
 
 
+def pip_install_target(package, target) -> None:
+    """A real `pip install` of `package` into the directory `target` (only processes that put it on their path
+    see it). Reuses the environment's setuptools when it can build wheels, else lets pip fetch one."""
+    base = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check",
+            "--target", str(target), str(package)]
+    out = subprocess.run([*base, "--no-build-isolation"], capture_output=True, text=True)
+    if out.returncode != 0:  # e.g. no `wheel` next to an old setuptools in a fresh venv
+        out = subprocess.run(base, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+
+
 def _install(tmp_path, name: str, api_line: str | None, extra_files: dict | None = None) -> dict:
     root, values = scaffold.generate(name, tmp_path)
     for rel, text in (extra_files or {}).items():
@@ -22,10 +33,7 @@ def _install(tmp_path, name: str, api_line: str | None, extra_files: dict | None
         text = text.replace(f"NLPF_API_VERSION = {hookspecs.API_VERSION}", api_line)
     init.write_text(text)
     site = tmp_path / "site"
-    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                          "--disable-pip-version-check", "--target", str(site), str(root)],
-                         capture_output=True, text=True)
-    assert pip.returncode == 0, pip.stderr
+    pip_install_target(root, site)
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
 
 
