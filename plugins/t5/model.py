@@ -52,9 +52,8 @@ class T5Stack(nn.Module):
         if self.decoder and mask is None and n > 1:  # is_causal cannot combine with a bias: build it
             mask = causal_mask(n, past + n, x.device)
         bias = bias if mask is None else bias + to_bias(mask, bias.dtype)
-        memory_bias = None
-        if self.decoder and memory_mask is not None:
-            memory_bias = to_bias(padding_mask(memory_mask), x.dtype)
+        memory_allowed = padding_mask(memory_mask) if self.decoder else None
+        memory_bias = to_bias(memory_allowed, x.dtype) if memory_allowed is not None else None
         x = self.dropout(x)
         states = [x] if output_hidden_states else None
         cache = [] if use_cache else None

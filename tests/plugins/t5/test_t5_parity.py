@@ -71,6 +71,11 @@ def test_decoder_on_given_encoder_outputs(tmp_path):
         out = ours.model.decode(dec, memory, encoder_attention_mask=mask)
     torch.testing.assert_close(out.last_hidden_state, ref, atol=1e-4, rtol=0)
     torch.testing.assert_close(out.logits, hf.lm_head(ref), atol=1e-4, rtol=1e-5)
+    full = torch.ones_like(mask)  # no padding: no mask is built at all
+    with torch.no_grad():
+        ref = hf.decoder(input_ids=dec, encoder_hidden_states=memory, encoder_attention_mask=full).last_hidden_state
+        out = ours.model.decode(dec, memory, encoder_attention_mask=full)
+    torch.testing.assert_close(out.last_hidden_state, ref, atol=1e-4, rtol=0)
 
 
 @pytest.mark.parametrize("name", ["original-relu-tied", "v1_1-gated-gelu-untied"])
