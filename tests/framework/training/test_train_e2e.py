@@ -113,3 +113,15 @@ def test_report_renders_curves(tmp_path):
     png = (run / "report.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert cli.main(["report", str(tmp_path / "missing")]) == 2
+
+
+def test_t5_seq2seq_reports_bleu_next_to_copy_baseline(tmp_path):
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps({"en": f"the cat number {i} sleeps", "fr": f"le chat numero {i} dort"}) + "\n"
+                             for i in range(40)))
+    run = train(tmp_path / "s2s", "model=t5_tiny", "head=t5_lm", "objective=seq2seq", "data=jsonl",
+                f"data.path={pairs}", "data.text_field=null", "data.label_field=null",
+                "+data.columns={source: en, target: fr}", "tokenizer.template=eos")
+    test = assert_run_dir(run)["test"]
+    assert {"bleu", "chrf", "copy_bleu", "copy_chrf"} <= set(test)
+    assert 0 < test["copy_chrf"] < 100
