@@ -171,8 +171,9 @@ def evaluate(args: list[str], ctx) -> int:
     split = own.get("split", "test")
     objective = build_objective(cfg, tokenizer)
     source = build_source(cfg.data)
+    labels = list(cfg.get("labels") or []) or None  # the label ids the model was trained with
     datasets = build_datasets(cfg.data, tokenizer, objective.task, int(cfg.max_length), seed=int(cfg.seed),
-                              source=source)
+                              source=source, labels=labels)
     if split not in datasets:
         raise NlpfError(f"the data has no '{split}' split", hint=f"choose one of {', '.join(datasets)}")
     cfg.trainer.on_nan = "skip"
@@ -183,5 +184,10 @@ def evaluate(args: list[str], ctx) -> int:
                          enable_progress_bar=False, enable_model_summary=False,
                          limit_test_batches=float(own["limit_batches"]) if "limit_batches" in own else None)
     trainer.test(module, datamodule=datamodule, verbose=False)
-    _print_metrics(split, module.test_results)
+    results = dict(module.test_results)
+    if objective.task == "seq2seq":
+        from framework.training.translation import translation_scores
+
+        results.update(translation_scores(model, tokenizer, cfg, source.splits()[split]))
+    _print_metrics(split, results)
     return 0

@@ -67,6 +67,11 @@ def test_classification_from_own_pretrained_checkpoint(tmp_path, capsys):
     assert "loaded the backbone (new head)" in capsys.readouterr().err
     metrics = assert_run_dir(run)
     assert set(metrics["test"]) >= {"accuracy", "macro_f1", "f1_pos"}
+    # evaluate from the best checkpoint alone reproduces the test accuracy of the run
+    capsys.readouterr()
+    assert cli.main(["evaluate", f"ckpt={run}"]) == 0
+    printed = dict(line.rsplit(" ", 1) for line in capsys.readouterr().out.splitlines() if line.startswith("test "))
+    assert abs(float(printed["test accuracy"]) - metrics["test"]["accuracy"]) < 1e-4  # printed with 4 decimals
     cfg = (run / "checkpoints" / "best" / "config.yaml").read_text()
     assert "- neg" in cfg and "- pos" in cfg  # labels recorded
 
