@@ -37,6 +37,9 @@ def names_for(name: str) -> dict[str, str]:
             f"invalid plugin name '{name}': a module named '{module}' is already importable here",
             hint=f"pick a name that does not shadow it, for example nlpf-{short}-plugin",
         )
+    if module == "nlpf" or not short.strip("_"):
+        raise NlpfError(f"invalid plugin name '{name}': it would replace nlpf itself", hint="for example: nlpf plugin new nlpf-gru")
+    _check_unused(short)
     klass = "".join(part.capitalize() for part in short.split("_") if part) + "Decoder"
     return {
         "dist": name.lower().replace("_", "-"),
@@ -45,6 +48,21 @@ def names_for(name: str) -> dict[str, str]:
         "klass": klass,
         "api_version": str(hookspecs.API_VERSION),
     }
+
+
+def _check_unused(short: str) -> None:
+    """The plugin name and the component name must not clash with what is installed (see docs/extending.md)."""
+    from framework.plugins import state
+
+    current = state()
+    taken = {p.name: p.distribution for p in current.plugins}
+    if short in taken:
+        raise NlpfError(f"a plugin named '{short}' is already installed (from {taken[short]})",
+                        hint=f"pick another name, for example nlpf-my-{short}")
+    if short in current.registries.architecture:
+        origin = current.registries.architecture.get(short).origin
+        raise NlpfError(f"an architecture named '{short}' is already registered (by {origin})",
+                        hint=f"pick another name, for example nlpf-my-{short}")
 
 
 def generate(name: str, parent: Path) -> tuple[Path, dict[str, str]]:

@@ -3,13 +3,14 @@
 The package is pip-installed into a private --target directory that only the subprocesses see, so the
 shared environment (and other tests running at the same time) never sees it.
 """
+import dataclasses
 import os
 import subprocess
 import sys
 
 import pytest
 
-from framework import cli, scaffold
+from framework import cli, plugins, scaffold
 from framework.errors import NlpfError
 
 
@@ -44,12 +45,24 @@ def test_generates_a_complete_package(tmp_path):
 @pytest.mark.parametrize(
     "name, expected",
     [("1widget", "invalid plugin name '1widget'"), ("my widget", "invalid plugin name"),
-     ("class", "Python keyword"), ("framework", "already importable")],
+     ("class", "Python keyword"), ("framework", "already importable"), ("nlpf", "replace nlpf itself"),
+     ("gpt", "a plugin named 'gpt' is already installed (from nlpf)")],
 )
 def test_rejects_bad_names(name, expected, tmp_path):
     with pytest.raises(NlpfError) as err:
         scaffold.generate(name, tmp_path)
     assert expected in err.value.message and err.value.hint
+
+
+def test_rejects_a_name_an_installed_architecture_has(tmp_path):
+    @dataclasses.dataclass
+    class Config:
+        width: int = 1
+
+    plugins.state().registries.architecture.register("sprocket", Config, "json:loads", kind="encoder")
+    with pytest.raises(NlpfError) as err:
+        scaffold.generate("nlpf-sprocket", tmp_path)
+    assert "an architecture named 'sprocket' is already registered" in err.value.message
 
 
 def test_refuses_to_overwrite_and_reports_usage_errors(tmp_path, capsys):
