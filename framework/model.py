@@ -15,13 +15,15 @@ from framework.modules import BackboneOutput
 
 @dataclass
 class ModelOutput:
-    """logits: head output (None without a head); the rest passes through from the backbone."""
+    """logits: head output (None without a head); the rest passes through from the backbone
+    (for encoder-decoders `hidden_states` are the decoder's and `encoder_hidden_states` the encoder's)."""
 
     logits: Optional[torch.Tensor]
     last_hidden_state: torch.Tensor
     hidden_states: Optional[tuple[torch.Tensor, ...]] = None
     past_key_values: Optional[tuple] = None
     encoder_last_hidden_state: Optional[torch.Tensor] = None
+    encoder_hidden_states: Optional[tuple[torch.Tensor, ...]] = None
 
 
 class TaskModel(nn.Module):
@@ -35,7 +37,7 @@ class TaskModel(nn.Module):
     def _finish(self, out: BackboneOutput, mask: Optional[torch.Tensor]) -> ModelOutput:
         logits = self.head(out.last_hidden_state, mask) if self.head is not None else None
         return ModelOutput(logits, out.last_hidden_state, out.hidden_states, out.past_key_values,
-                           out.encoder_last_hidden_state)
+                           out.encoder_last_hidden_state, getattr(out, "encoder_hidden_states", None))
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, decoder_input_ids=None,
                 decoder_attention_mask=None, past_key_values=None, use_cache=False, output_hidden_states=False,

@@ -112,8 +112,10 @@ def ignored(head: dict | None, prefix: str) -> list[str]:
     out = [r"position_ids$", r"^cls\.predictions\.decoder\.bias$"]  # decoder.bias is cls.predictions.bias
     if head is None or head["name"] != "sequence_classification":
         out.append(r"(^|\.)pooler\.dense\.")  # BertModel's pooler: not part of the hidden states or our heads
-    if head is not None and head["name"] == "lm" and head["tie_word_embeddings"]:
-        out.append(r"^cls\.predictions\.decoder\.weight$")
+    if head is not None and head["name"] == "lm":
+        out.append(r"^cls\.seq_relationship\.")  # pre-training checkpoints: the NSP head is not part of the MLM
+        if head["tie_word_embeddings"]:
+            out.append(r"^cls\.predictions\.decoder\.weight$")
     return out
 
 

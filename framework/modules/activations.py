@@ -28,16 +28,43 @@ def _gelu_new(x: torch.Tensor) -> torch.Tensor:
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
 
 
+def _gelu_python(x: torch.Tensor) -> torch.Tensor:
+    return x * 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0)))
+
+
+def _gelu_10(x: torch.Tensor) -> torch.Tensor:
+    return torch.clip(F.gelu(x), -10.0, 10.0)
+
+
+def _relu2(x: torch.Tensor) -> torch.Tensor:
+    return torch.square(F.relu(x))
+
+
+def _linear(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "gelu": F.gelu,  # exact (erf)
+    "gelu_python": _gelu_python,
     "gelu_new": _gelu_new,
+    "gelu_accurate": _gelu_new,  # the same formula
+    "gelu_python_tanh": _gelu_new,
     "gelu_pytorch_tanh": _gelu_tanh,
     "gelu_fast": _gelu_fast,
+    "gelu_10": _gelu_10,
     "quick_gelu": _quick_gelu,
     "relu": F.relu,
+    "relu2": _relu2,
+    "relu6": F.relu6,
+    "leaky_relu": F.leaky_relu,
     "silu": F.silu,
     "swish": F.silu,
+    "mish": F.mish,
+    "hardswish": F.hardswish,
     "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "linear": _linear,
 }
 
 

@@ -101,13 +101,16 @@ class T5(nn.Module):
     def forward(self, input_ids, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
                 past_key_values=None, use_cache=False, output_hidden_states=False,
                 encoder_hidden_states: Optional[torch.Tensor] = None) -> BackboneOutput:
+        encoder_states = None
         if encoder_hidden_states is None:
             enc = self.encode(input_ids, attention_mask, output_hidden_states)
-            encoder_hidden_states = enc.last_hidden_state
+            encoder_hidden_states, encoder_states = enc.last_hidden_state, enc.hidden_states
         if decoder_input_ids is None:
             decoder_input_ids = input_ids.new_full((input_ids.shape[0], 1), self.decoder_start_token_id)
-        return self.decode(decoder_input_ids, encoder_hidden_states, attention_mask, decoder_attention_mask,
-                           past_key_values, use_cache, output_hidden_states)
+        out = self.decode(decoder_input_ids, encoder_hidden_states, attention_mask, decoder_attention_mask,
+                          past_key_values, use_cache, output_hidden_states)
+        out.encoder_hidden_states = encoder_states
+        return out
 
 
 def build(cfg) -> T5:

@@ -112,11 +112,11 @@ def edit_config(directory, **changes):
 @pytest.mark.parametrize("make,field,value", [
     (gpt2, "reorder_and_upcast_attn", True),
     (gpt2, "add_cross_attention", True),
-    (gpt2, "activation_function", "gelu_10"),
+    (gpt2, "activation_function", "gelu_13"),
     (bert_mlm, "position_embedding_type", "relative_key"),
     (bert_mlm, "is_decoder", True),
-    (bert_mlm, "hidden_act", "mish"),
-    (t5, "feed_forward_proj", "gated-mish"),
+    (bert_mlm, "hidden_act", "laplace"),
+    (t5, "feed_forward_proj", "gated-laplace"),
 ])
 def test_unsupported_config_value_is_a_clear_error(tmp_path, make, field, value):
     make(tmp_path)
@@ -200,3 +200,21 @@ def test_export_refuses_heads_without_a_transformers_counterpart(tmp_path):
     save_file(weights, tmp_path / "ours" / "model.safetensors")
     with pytest.raises(NlpfError, match="plain `lm` head"):
         export_hf(tmp_path / "ours", tmp_path / "exported")
+
+
+def test_pretraining_checkpoint_imports_as_masked_lm(tmp_path):
+    # bert-base-uncased and friends: architectures BertForMaskedLM, weights with the NSP head and pooler too
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                  intermediate_size=32, max_position_embeddings=16)
+    model = transformers.BertForPreTraining(cfg).eval()
+    model.save_pretrained(tmp_path / "hf")
+    edit_config(tmp_path / "hf", architectures=["BertForMaskedLM"])
+    import_hf(tmp_path / "hf", tmp_path / "ours")
+    with torch.no_grad():
+        ref = model(input_ids=IDS, attention_mask=MASK).prediction_logits
+        out = framework.load(tmp_path / "ours").model(IDS, attention_mask=MASK).logits
+    torch.testing.assert_close(out, ref, atol=1e-4, rtol=0)
+    edit_config(tmp_path / "hf", architectures=["BertForPreTraining"])
+    with pytest.raises(NlpfError, match="BertForPreTraining"):
+        import_hf(tmp_path / "hf", tmp_path / "other")

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from framework.errors import NlpfError
-from framework.modules import (Attention, FeedForward, RMSNorm, activation, attention_bias, padding_mask,
+from framework.modules import (ACTIVATIONS, Attention, FeedForward, RMSNorm, activation, attention_bias, padding_mask,
                                relative_position_bucket, to_bias)
 
 
@@ -115,3 +115,10 @@ def test_relative_position_buckets():
     rel = torch.tensor([0, 1, -1, 7, -7, 200, -200])
     assert relative_position_bucket(rel, True, 32, 128).tolist() == [0, 17, 1, 23, 7, 31, 15]
     assert relative_position_bucket(torch.tensor([3, 0, -3, -500]), False, 32, 128).tolist() == [0, 0, 3, 31]
+
+
+def test_every_activation_matches_transformers():
+    transformers_activations = pytest.importorskip("transformers.activations")
+    x = torch.randn(1000) * 6
+    for name, fn in ACTIVATIONS.items():
+        torch.testing.assert_close(fn(x), transformers_activations.ACT2FN[name](x), atol=1e-6, rtol=0, msg=name)

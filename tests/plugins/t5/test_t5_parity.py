@@ -51,6 +51,9 @@ def test_encoder_decoder_logits_and_hidden_states_match(tmp_path, name):
         out = ours.model(ids, attention_mask=mask, decoder_input_ids=dec, decoder_attention_mask=dec_mask,
                          output_hidden_states=True)
     torch.testing.assert_close(out.encoder_last_hidden_state, ref.encoder_last_hidden_state, atol=1e-4, rtol=0)
+    assert len(out.encoder_hidden_states) == len(ref.encoder_hidden_states)
+    for a, b in zip(out.encoder_hidden_states, ref.encoder_hidden_states):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
     assert len(out.hidden_states) == len(ref.decoder_hidden_states)
     for a, b in zip(out.hidden_states, ref.decoder_hidden_states):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
