@@ -218,3 +218,13 @@ def test_pretraining_checkpoint_imports_as_masked_lm(tmp_path):
     edit_config(tmp_path / "hf", architectures=["BertForPreTraining"])
     with pytest.raises(NlpfError, match="BertForPreTraining"):
         import_hf(tmp_path / "hf", tmp_path / "other")
+
+
+def test_gpt2_vocab_and_merges_become_a_tokenizer(tmp_path):
+    gpt2(tmp_path)
+    vocab = {"a": 0, "b": 1, "c": 2, "ab": 3, "abc": 4, "Ġ": 5, "Ġab": 6}
+    (tmp_path / "hf" / "vocab.json").write_text(json.dumps(vocab))
+    (tmp_path / "hf" / "merges.txt").write_text("#version: 0.2\na b\nab c\nĠ ab\n")
+    import_hf(tmp_path / "hf", tmp_path / "ours")
+    p = framework.load(tmp_path / "ours")
+    assert list(p.tokenizer.encode("abc ab")) == [4, 6]
