@@ -16,9 +16,11 @@ def _installed() -> bool:
         return False
 
 
-pytestmark = pytest.mark.skipif(
-    not _installed(), reason="example plugin not installed: pip install --no-deps -e examples/nlpf-lstm-plugin "
-    "(scripts/setup.sh does it)")
+pytestmark = [
+    pytest.mark.skipif(not _installed(), reason="example plugin not installed: pip install --no-deps -e "
+                       "examples/nlpf-lstm-plugin (scripts/setup.sh does it)"),
+    pytest.mark.slow,
+]
 
 QUICK = ["data.num_examples=80", "batch_size=8", "trainer.max_steps=4", "trainer.enable_progress_bar=false",
          "trainer.loggers=[]"]
