@@ -110,5 +110,6 @@ def get_field(row: dict, field: str, path: Path, number: int, key: str) -> Any:
     columns = [str(c) for c in row]
     raise NlpfError(
         f"{key}='{field}': no such column in {path} (line {number})." + did_you_mean(field, columns),
-        hint=f"columns in this file: {', '.join(columns)}; set {key}=COLUMN",
+        hint=f"columns in this file: {', '.join(columns)}; set {key}=COLUMN"
+        + (f" (or {key}=null when the task does not use it)" if key.endswith("_field") else ""),
     )
