@@ -4,7 +4,8 @@
   a block whose first line is `# docs: compile-only` is compiled but not run.
 - ```bash / ```sh / ```shell blocks: each `nlpf ...` command names a real subcommand; `list`, `plugins` and
   `--help`/`--version` really run; `config` and `train` overrides compose and validate against the registries;
-  the options of `evaluate`, `predict`, `generate`, `translate` and `score` parse into their schemas.
+  the options of `evaluate`, `predict`, `generate`, `translate` and `score` parse into their schemas;
+  `tokenizer train` overrides compose; `import`/`export` have their three arguments.
 - ```yaml and ```toml blocks parse.
 - a block whose first line is `# docs: requires DIST` is checked only when that distribution is installed.
 """
@@ -125,6 +126,13 @@ def check_nlpf(args: list[str], where: str) -> None:
         from framework.training.commands import _parse_evaluate
 
         _parse_evaluate(rest)
+    if command in ("import", "export"):
+        from framework.hf.commands import _args
+
+        _args(rest, command, "SRC_DIR")
+    if command == "tokenizer":
+        assert rest[:1] == ["train"] and any(a.startswith("out=") for a in rest), f"{where}: {' '.join(args)}"
+        config.compose([a for a in rest[1:] if not a.startswith("out=")])
     if command in COMPOSED:
         overrides = cli.expand_sweeps(rest)[0] if multirun else rest
         config.load(overrides, components=() if command == "config" else tuple(config.COMPONENT_GROUPS))
