@@ -73,12 +73,26 @@ def _write_tokenizer(tokenizer: Any, target: Path) -> None:
         save_tokenizer(tokenizer, target)
 
 
+def check_replaceable(directory: Path, ours: set[str], what: str) -> None:
+    """Refuse to replace an existing directory that holds anything but files of the kind we write there."""
+    if not directory.exists():
+        return
+    if not directory.is_dir():
+        raise NlpfError(f"'{directory}' exists and is not a directory", hint=f"choose another {what} path")
+    foreign = sorted(p.name for p in directory.iterdir() if p.name not in ours)
+    if foreign:
+        raise NlpfError(f"'{directory}' exists and holds files that are not part of {what} ({', '.join(foreign[:5])})",
+                        hint=f"choose a new or empty directory; nlpf only replaces an earlier {what}")
+
+
 def save_checkpoint(directory, model: torch.nn.Module, cfg: Any, tokenizer_dir_or_obj: Any = None,
                     meta: Optional[dict] = None) -> Path:
-    """Write `model` (a TaskModel), its run config and tokenizer into `directory`, replacing it atomically."""
+    """Write `model` (a TaskModel), its run config and tokenizer into `directory`, replacing it atomically
+    (an existing directory is replaced only if it is empty or an earlier checkpoint)."""
     from safetensors.torch import save_file
 
     directory = Path(directory)
+    check_replaceable(directory, {WEIGHTS, CONFIG, META, TOKENIZER_DIR}, "an nlpf checkpoint")
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
     try:

@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 from framework.errors import NlpfError, did_you_mean
 from framework.hf import bert, gpt2, t5
 from framework.hf.mapping import to_hf, to_ours
+from framework.hf.tokenizer import FILES as TOKENIZER_FILES
 from framework.hf.tokenizer import copy_back, tokenizer_node
 
 FAMILIES: dict[str, ModuleType] = {m.MODEL_TYPE: m for m in (bert, gpt2, t5)}
@@ -113,7 +114,10 @@ def import_hf(src, out) -> Path:
     from framework.config import validate_component
     from framework.model import build_model
 
+    from framework.checkpoint import CONFIG, META, TOKENIZER_DIR, WEIGHTS, check_replaceable
+
     src, out = Path(src), Path(out)
+    check_replaceable(out, {WEIGHTS, CONFIG, META, TOKENIZER_DIR}, "an nlpf checkpoint")
     c = _read_hf_config(src)
     fam = _family(c.get("model_type"))
     weights = read_hf_weights(src)
@@ -147,9 +151,10 @@ def export_hf(ckpt, out) -> Path:
     """Write an nlpf checkpoint as a Hugging Face directory (config.json, model.safetensors, tokenizer files)."""
     from safetensors.torch import save_file
 
-    from framework.checkpoint import META, TOKENIZER_DIR, load_checkpoint
+    from framework.checkpoint import META, TOKENIZER_DIR, check_replaceable, load_checkpoint
 
     ckpt, out = Path(ckpt), Path(out)
+    check_replaceable(out, {"config.json", "model.safetensors", *TOKENIZER_FILES}, "a Hugging Face export")
     model, cfg = load_checkpoint(ckpt)
     m = OmegaConf.to_container(cfg.model)
     head = OmegaConf.to_container(cfg.head) if cfg.get("head") is not None else None
@@ -186,9 +191,13 @@ def export_hf(ckpt, out) -> Path:
         save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         (tmp / "config.json").write_text(json.dumps(base, indent=2, sort_keys=True) + "\n")
         copy_back(ckpt / TOKENIZER_DIR, tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        if out.exists():  # only an earlier export (checked above)
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

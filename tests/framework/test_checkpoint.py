@@ -93,3 +93,15 @@ def test_weights_that_do_not_match_the_config(tmp_path):
     (tmp_path / "ckpt" / "config.yaml").write_text(text.replace("n_head: 2", "n_heads: 2"))
     with pytest.raises(ConfigError, match="n_heads"):
         load_checkpoint(tmp_path / "ckpt")
+
+
+def test_refuses_to_replace_a_directory_that_is_not_a_checkpoint(tmp_path):
+    model, cfg = tiny()
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "notes.txt").write_text("precious")
+    with pytest.raises(NlpfError, match="notes.txt"):
+        save_checkpoint(tmp_path / "home", model, cfg)
+    assert (tmp_path / "home" / "notes.txt").read_text() == "precious"
+    (tmp_path / "empty").mkdir()
+    save_checkpoint(tmp_path / "empty", model, cfg)  # an empty directory is fine
+    assert (tmp_path / "empty" / "model.safetensors").is_file()

@@ -228,3 +228,14 @@ def test_gpt2_vocab_and_merges_become_a_tokenizer(tmp_path):
     import_hf(tmp_path / "hf", tmp_path / "ours")
     p = framework.load(tmp_path / "ours")
     assert list(p.tokenizer.encode("abc ab")) == [4, 6]
+
+
+def test_export_never_overwrites_foreign_files(tmp_path):
+    gpt2(tmp_path)
+    import_hf(tmp_path / "hf", tmp_path / "ours")
+    (tmp_path / "hf" / "README.md").write_text("model card")
+    with pytest.raises(NlpfError, match="README.md"):
+        export_hf(tmp_path / "ours", tmp_path / "hf")
+    assert (tmp_path / "hf" / "README.md").is_file()
+    export_hf(tmp_path / "ours", tmp_path / "exported")
+    export_hf(tmp_path / "ours", tmp_path / "exported")  # replacing an earlier export is fine
