@@ -102,8 +102,9 @@ MODEL = '''\
 
 It follows nlpf's decoder contract: `forward(input_ids, attention_mask=None, past_key_values=None,
 use_cache=False, output_hidden_states=False) -> BackboneOutput`; the cache is the GRU state.
+Kept simple: padding tokens go through the GRU like any other token (examples/nlpf-lstm-plugin in the
+nlpf repository shows how to keep the state untouched at padded positions).
 """
-import torch
 from torch import nn
 
 from framework.modules.outputs import BackboneOutput
