@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("framework.hf.commands:export_command", "export a checkpoint: nlpf export hf CKPT_DIR OUT_DIR"),
     "tokenizer": ("framework.tokenizers.commands:tokenizer_command", "nlpf tokenizer train tokenizer=NAME data=NAME out=DIR"),
     "report": ("framework.training.report:report_command", "plot loss and metric curves: nlpf report RUN_DIR"),
-    "plugin": ("framework.scaffold:plugin_command", "scaffold a plugin package: nlpf plugin new NAME"),
+    "plugin": ("framework.scaffold:plugin_command", "scaffold a plugin package: nlpf plugin new NAME [--dir DIR]"),
 }
 
 # commands whose key=value arguments are Hydra overrides of the config tree (and so may sweep)
