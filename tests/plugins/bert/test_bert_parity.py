@@ -14,11 +14,13 @@ CONFIGS = {
                             hidden_act="relu", layer_norm_eps=1e-5, type_vocab_size=3),
     "gelu_new-1layer": dict(hidden_size=24, num_hidden_layers=1, num_attention_heads=2, intermediate_size=24,
                             hidden_act="gelu_new", layer_norm_eps=1e-7),
+    "untied-silu": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=8, intermediate_size=16,
+                        hidden_act="silu", tie_word_embeddings=False),
 }
 HEADS = ["BertForMaskedLM", "BertForSequenceClassification", "BertForTokenClassification",
          "BertForQuestionAnswering"]
 # the backbone on every config, each head on one of them
-CASES = [("BertModel", name) for name in CONFIGS] + [(arch, name) for arch, name in zip(HEADS, [*CONFIGS, "gelu"])]
+CASES = [("BertModel", name) for name in CONFIGS] + [(arch, name) for arch, name in zip(HEADS, CONFIGS)]
 
 
 def make(tmp_path, arch, **kw):
@@ -61,6 +63,9 @@ def test_hidden_states_and_logits_match(tmp_path, arch, name):
         assert (out.logits[~keep] < -1e30).all()
     else:
         torch.testing.assert_close(out.logits, logits, atol=1e-4, rtol=0)
+    if arch == "BertForMaskedLM":
+        tied = CONFIGS[name].get("tie_word_embeddings", True)
+        assert (ours.model.head.proj.weight is ours.model.backbone.get_input_embeddings().weight) == tied
 
 
 def test_labels_and_heads_are_recorded(tmp_path):

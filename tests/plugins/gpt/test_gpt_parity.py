@@ -80,3 +80,18 @@ def test_position_ids_for_left_padded_prompts(tmp_path):
         ref = hf(input_ids=ids, attention_mask=mask, position_ids=positions).logits
         out = ours.model(ids, attention_mask=mask, position_ids=positions).logits
     torch.testing.assert_close(out, ref, atol=1e-4, rtol=0)
+
+
+def test_gpt2_model_without_head(tmp_path):
+    torch.manual_seed(0)
+    hf = transformers.GPT2Model(transformers.GPT2Config(vocab_size=VOCAB, n_positions=40, n_embd=32, n_layer=2,
+                                                        n_head=4, bos_token_id=0, eos_token_id=0)).eval()
+    hf.save_pretrained(tmp_path / "hf")
+    import_hf(tmp_path / "hf", tmp_path / "ours")
+    ours = framework.load(tmp_path / "ours")
+    ids, mask = batch()
+    with torch.no_grad():
+        ref = hf(input_ids=ids, attention_mask=mask).last_hidden_state
+        out = ours.model(ids, attention_mask=mask)
+    assert out.logits is None and "head" not in ours.config
+    torch.testing.assert_close(out.last_hidden_state, ref, atol=1e-4, rtol=0)

@@ -96,3 +96,17 @@ def test_incremental_decoding_with_cache_equals_full_forward(tmp_path, name):
             steps.append(out.logits)
     torch.testing.assert_close(torch.cat(steps, 1), full, atol=1e-4, rtol=1e-5)
     assert len(out.past_key_values[0]) == 4  # self k, v and cross k, v
+
+
+def test_t5_model_without_head(tmp_path):
+    torch.manual_seed(0)
+    hf = transformers.T5Model(transformers.T5Config(vocab_size=VOCAB, **CONFIGS["original-relu-tied"])).eval()
+    hf.save_pretrained(tmp_path / "hf")
+    import_hf(tmp_path / "hf", tmp_path / "ours")
+    ours = framework.load(tmp_path / "ours")
+    ids, mask, dec, dec_mask = batch()
+    with torch.no_grad():
+        ref = hf(input_ids=ids, attention_mask=mask, decoder_input_ids=dec, decoder_attention_mask=dec_mask)
+        out = ours.model(ids, attention_mask=mask, decoder_input_ids=dec, decoder_attention_mask=dec_mask)
+    assert out.logits is None
+    torch.testing.assert_close(out.last_hidden_state, ref.last_hidden_state, atol=1e-4, rtol=0)
