@@ -68,10 +68,11 @@ class DataSource:
         record = {"source": self.cfg.get("name", self.name), "seed": self.cfg.get("split_seed", 0),
                   "notes": list(self.notes), "splits": {}}
         for split, examples in self.splits().items():
-            digest = hashlib.sha256()
-            for ex in examples:
+            digest, count = hashlib.sha256(), 0
+            for ex in examples:  # may be a stream: counted while hashing
                 digest.update(json.dumps(ex, sort_keys=True, ensure_ascii=False).encode())
-            record["splits"][split] = {"count": len(examples), "sha256": digest.hexdigest()[:16]}
+                count += 1
+            record["splits"][split] = {"count": count, "sha256": digest.hexdigest()[:16]}
         return record
 
 

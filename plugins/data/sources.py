@@ -84,6 +84,11 @@ class TextSource(FileSource):
     def read_files(self, files: list[Path]) -> list[dict]:
         return [{"text": t} for t in self.iter_texts(files)]
 
+    def splits(self):
+        if not self.cfg.streaming:
+            return super().splits()
+        return {split: StreamView(self, split) for split in ("train", "validation", "test")}
+
     # streaming: examples are assigned to splits by a hash of their position, so no shuffle (and no memory)
     # is needed and every reader agrees on the split
     def stream(self, split: str) -> Iterator[dict]:
@@ -95,6 +100,16 @@ class TextSource(FileSource):
         for index, text in enumerate(self.iter_texts(self._files("train", paths["train"]))):
             if hash_split(index, seed, val, test) == split:
                 yield {"text": text}
+
+
+class StreamView:
+    """A split of a streaming source: iterable any number of times, never held in memory."""
+
+    def __init__(self, source: TextSource, split: str):
+        self.source, self.split = source, split
+
+    def __iter__(self) -> Iterator[dict]:
+        return self.source.stream(self.split)
 
 
 def hash_split(index: int, seed: int, validation_ratio: float, test_ratio: float) -> str:

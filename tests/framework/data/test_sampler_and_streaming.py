@@ -70,3 +70,19 @@ def test_streaming_lm_packs_per_reader(tmp_path):
                 texts.append(tok.decode(row[mask == 1].tolist()))
     lines = "".join(texts).replace("</s>", "")
     assert len(lines) == 8 * (200 - val_lines - test_lines)  # every training line once: "line NNN" x N
+
+
+def test_streaming_source_splits_are_lazy_and_partition_the_lines(tmp_path):
+    from omegaconf import OmegaConf
+
+    from framework.data.pipeline import build_source, corpus_texts
+
+    (tmp_path / "big.txt").write_text("".join(f"line {i}\n" for i in range(300)))
+    src = build_source(OmegaConf.create({"name": "text", "path": str(tmp_path / "big.txt"), "streaming": True}))
+    splits = src.splits()
+    assert not isinstance(splits["train"], list)  # nothing read into memory
+    seen = [ex["text"] for part in splits.values() for ex in part]
+    assert sorted(seen) == sorted(f"line {i}" for i in range(300))
+    assert list(corpus_texts(src)) == [ex["text"] for ex in splits["train"]]
+    record = src.split_record()["splits"]
+    assert sum(r["count"] for r in record.values()) == 300 and 10 < record["test"]["count"] < 60
