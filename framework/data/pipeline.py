@@ -302,6 +302,24 @@ def _attach(ds, task, tokenizer, labels, record, pad_to_multiple_of):
     return ds
 
 
+def _tokenize(source, tokenizer, task, max_length, labels, streaming) -> tuple[dict, dict]:
+    """Read, check and encode every split: (meta, {split: arrays})."""
+    if streaming:  # the training stream is tokenized as it is read; validation and test are cached
+        splits = {s: list(source.stream(s)) for s in ("validation", "test")}
+        record = {"source": source.cfg.name, "streaming": True,
+                  "splits": {s: {"count": len(v)} for s, v in splits.items()}}
+    else:
+        splits = source.splits()
+        record = source.split_record()
+    for split, examples in splits.items():
+        _check_examples(task, split, examples, source)
+    vocab = label_vocabulary(task, splits, source, labels)
+    arrays = {split: ENCODERS[task](examples, tokenizer, max_length, vocab) for split, examples in splits.items()}
+    data = OmegaConf.to_container(source.cfg, resolve=True) if isinstance(source.cfg, DictConfig) else dict(source.cfg)
+    meta = {"task": task, "labels": vocab, "record": record, "tokenizer": tokenizer.fingerprint()[:200], "data": data}
+    return meta, arrays
+
+
 def build_datasets(data_cfg, tokenizer, task: str, max_length: int, cache_dir: str | os.PathLike | None = None,
                    seed: int = 0, labels: Sequence[str] | None = None, pad_to_multiple_of: int | None = None,
                    source: DataSource | None = None, verbose: bool = True) -> dict[str, object]:
@@ -331,21 +349,9 @@ def build_datasets(data_cfg, tokenizer, task: str, max_length: int, cache_dir: s
     entry = load_entry(directory)
     if entry is None:
         start = time.perf_counter()
-        if streaming:
-            splits = {s: list(source.stream(s)) for s in ("validation", "test")}
-            record = {"source": source.cfg.name, "streaming": True,
-                      "splits": {s: {"count": len(v)} for s, v in splits.items()}}
-        else:
-            splits = source.splits()
-            record = source.split_record()
-        for split, examples in splits.items():
-            _check_examples(task, split, examples, source)
-        vocab = label_vocabulary(task, splits, source, labels)
-        arrays = {split: ENCODERS[task](examples, tokenizer, max_length, vocab) for split, examples in splits.items()}
-        meta = {"task": task, "labels": vocab, "record": record, "tokenizer": tokenizer.fingerprint()[:200],
-                "data": OmegaConf.to_container(source.cfg, resolve=True) if isinstance(source.cfg, DictConfig) else dict(source.cfg)}
+        meta, arrays = _tokenize(source, tokenizer, task, max_length, labels, streaming)
         save_entry(directory, meta, arrays)
-        counts = ", ".join(f"{s} {len(e)}" for s, e in splits.items())
+        counts = ", ".join(f"{s} {info['count']}" for s, info in meta["record"]["splits"].items())
         _say(verbose, f"data: tokenized {counts} examples for {task} in {time.perf_counter() - start:.1f}s; "
                       f"token cache {directory}")
         entry = load_entry(directory)
