@@ -74,7 +74,7 @@ class Attention(nn.Module):
                 k = torch.cat([cache[0], k], dim=2)
                 v = torch.cat([cache[1], v], dim=2)
         if bias is not None and bias.is_floating_point() and bias.dtype != q.dtype:
-            bias = bias.to(q.dtype)
+            bias = bias.clamp(min=torch.finfo(q.dtype).min).to(q.dtype)  # float32 min is -inf in float16
         out = F.scaled_dot_product_attention(
             q, k, v,
             attn_mask=bias,

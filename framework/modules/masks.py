@@ -59,6 +59,14 @@ def attention_bias(
     return allowed, False
 
 
+def bias_for_compute(bias: Optional[torch.Tensor], device_type: str) -> Optional[torch.Tensor]:
+    """Cast a float bias once to the autocast dtype (instead of once per layer), keeping masked entries finite."""
+    if bias is None or not torch.is_autocast_enabled(device_type):
+        return bias
+    dtype = torch.get_autocast_dtype(device_type)
+    return bias.clamp(min=torch.finfo(dtype).min).to(dtype)
+
+
 def padding_mask(attention_mask: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
     """[B, 1, 1, S] boolean mask that hides padded keys (cross-attention, bidirectional encoders)."""
     if attention_mask is None or _no_padding(attention_mask):

@@ -8,7 +8,7 @@ from torch import nn
 
 from framework.errors import ConfigError
 from framework.modules import (BackboneOutput, RMSNorm, RelativePositionBias, TransformerLayer, activation,
-                               attention_bias, causal_mask, padding_mask, to_bias)
+                               attention_bias, bias_for_compute, causal_mask, padding_mask, to_bias)
 
 
 def parse_feed_forward_proj(value: str) -> tuple[str, bool]:
@@ -54,6 +54,7 @@ class T5Stack(nn.Module):
         bias = bias if mask is None else bias + to_bias(mask, bias.dtype)
         memory_allowed = padding_mask(memory_mask) if self.decoder else None
         memory_bias = to_bias(memory_allowed, x.dtype) if memory_allowed is not None else None
+        bias, memory_bias = bias_for_compute(bias, x.device.type), bias_for_compute(memory_bias, x.device.type)
         x = self.dropout(x)
         states = [x] if output_hidden_states else None
         cache = [] if use_cache else None

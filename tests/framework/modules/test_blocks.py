@@ -122,3 +122,23 @@ def test_every_activation_matches_transformers():
     x = torch.randn(1000) * 6
     for name, fn in ACTIVATIONS.items():
         torch.testing.assert_close(fn(x), transformers_activations.ACT2FN[name](x), atol=1e-6, rtol=0, msg=name)
+
+
+def test_bf16_autocast_runs_every_architecture_without_nans():
+    from omegaconf import OmegaConf
+
+    from framework.model import build_model
+
+    cfgs = [
+        {"model": {"name": "t5", "vocab_size": 40, "d_model": 16, "d_kv": 4, "d_ff": 16, "num_layers": 1,
+                   "num_heads": 2, "feed_forward_proj": "gated-gelu"}, "head": {"name": "lm"}},
+        {"model": {"name": "gpt", "vocab_size": 40, "n_embd": 16, "n_layer": 1, "n_head": 2, "n_positions": 8},
+         "head": {"name": "lm"}},
+    ]
+    ids = torch.tensor([[3, 4, 5, 6], [0, 0, 7, 8]])
+    mask = torch.tensor([[1, 1, 1, 1], [0, 0, 1, 1]])  # left padding: fully masked rows
+    for cfg in cfgs:
+        model = build_model(OmegaConf.create(cfg)).eval()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = model(ids, attention_mask=mask, decoder_input_ids=ids, decoder_attention_mask=mask)
+        assert out.logits.dtype == torch.bfloat16 and torch.isfinite(out.logits.float()).all()
