@@ -46,9 +46,11 @@ def tokenizer_node(src: Path, out: Path) -> Optional[dict]:
         _byte_level_bpe_json(src, out)
         node = {"name": "hf", "path": "tokenizer.json", "template": "none"}
     elif (src / "spiece.model").is_file():
+        # transformers appends T5's <extra_id_N> sentinels after the sentencepiece vocabulary; our sentencepiece
+        # tokenizer only knows pieces inside the model, so the sentinels are left out (prefer tokenizer.json)
         node = {"name": "sentencepiece", "model_file": "spiece.model", "template": "eos", "pad": "<pad>",
                 "eos": "</s>", "unk": "<unk>", "bos": None, "mask": None, "cls": None, "sep": None,
-                "num_sentinels": int(tok_cfg.get("extra_ids", 100))}
+                "num_sentinels": 0}
     else:
         return None
     (out / "tokenizer.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(node)))

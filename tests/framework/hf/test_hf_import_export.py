@@ -239,3 +239,19 @@ def test_export_never_overwrites_foreign_files(tmp_path):
     assert (tmp_path / "hf" / "README.md").is_file()
     export_hf(tmp_path / "ours", tmp_path / "exported")
     export_hf(tmp_path / "ours", tmp_path / "exported")  # replacing an earlier export is fine
+
+
+def test_t5_spiece_model_becomes_a_sentencepiece_tokenizer(tmp_path):
+    import sentencepiece as spm
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(f"the quick brown fox jumps over the lazy dog {i}" for i in range(200)))
+    t5(tmp_path)
+    spm.SentencePieceTrainer.train(input=str(corpus), model_prefix=str(tmp_path / "hf" / "spiece"), vocab_size=40,
+                                   pad_id=0, eos_id=1, unk_id=2, bos_id=-1, minloglevel=2)
+    (tmp_path / "hf" / "spiece.vocab").unlink()
+    import_hf(tmp_path / "hf", tmp_path / "ours")
+    p = framework.load(tmp_path / "ours")
+    assert p.config.tokenizer.name == "sentencepiece"
+    reference = spm.SentencePieceProcessor(model_file=str(tmp_path / "hf" / "spiece.model"))
+    assert list(p.tokenizer.encode("the lazy dog")) == reference.encode("the lazy dog") + [1]  # T5 appends </s>
