@@ -145,11 +145,11 @@ class DecoderRunner:
         return self._call(input_ids, attention_mask, None)
 
     def advance(self, tokens: torch.Tensor) -> torch.Tensor:
-        self.ids = torch.cat([self.ids, tokens[:, None]], dim=1)
         if self.padded:
             self.mask = torch.cat([self.mask, self.mask.new_ones(self.mask.shape[0], 1)], dim=1)
         if self.use_cache:
             return self._call(tokens[:, None], self.mask, self.past)
+        self.ids = torch.cat([self.ids, tokens[:, None]], dim=1)
         return self._call(self.ids, self.mask, None)
 
     def select(self, index: torch.Tensor) -> None:
@@ -264,51 +264,54 @@ def sample_or_greedy(runner, input_ids, attention_mask, o: GenerationOptions, eo
                      sampling: bool, on_token: Optional[TokenCallback] = None,
                      stop_check: Optional[Callable[[int, list[int]], bool]] = None,
                      with_scores: bool = False) -> list[Generation]:
-    """One continuation per row of `input_ids` (already expanded for num_return_sequences)."""
+    """One continuation per row of `input_ids` (already expanded for num_return_sequences).
+
+    Bookkeeping is plain Python on one `tolist()` a step: at small sizes per-step overhead, not
+    arithmetic, decides the speed.
+    """
     rows = input_ids.shape[0]
-    device = input_ids.device
-    generator = _generator(o.seed, device)
-    eos = torch.tensor(list(eos_ids) or [-1], device=device)
+    generator = _generator(o.seed, input_ids.device)
+    eos = set(eos_ids)
+    fill = eos_ids[0] if eos_ids else 0  # what finished rows are fed (their outputs are ignored)
     process = LogitsProcessor(o, eos_ids, sampling)
     logits = runner.prefill(input_ids, attention_mask)
     process.start(*runner.history(), logits.shape[-1])
-    unfinished = torch.ones(rows, dtype=torch.bool, device=device)
+    live = [True] * rows
     hit_eos = [False] * rows
     hit_stop = [False] * rows
     tokens: list[list[int]] = [[] for _ in range(rows)]
-    logprob = torch.zeros(rows, device=device)
-    fill = eos_ids[0] if eos_ids else 0
+    logprob = [0.0] * rows
     for step in range(o.max_new_tokens):
         scores = process(logits.clone() if with_scores else logits, step)
         if sampling:
-            probs = scores.softmax(-1)
-            next_tokens = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            next_tokens = torch.multinomial(scores.softmax(-1), 1, generator=generator).squeeze(1)
         else:
             next_tokens = scores.argmax(-1)
-        if with_scores:  # log p(token) under the model, before penalties and warping
-            chosen = logits.gather(1, next_tokens[:, None]).squeeze(1) - torch.logsumexp(logits, -1)
-            logprob += torch.where(unfinished, chosen, 0.0)
-        next_tokens = torch.where(unfinished, next_tokens, fill)
-        is_eos = torch.isin(next_tokens, eos) & unfinished
         new = next_tokens.tolist()
-        live = unfinished.tolist()
-        ended = is_eos.tolist()
+        if with_scores:  # log p(token) under the model, before penalties and warping
+            chosen = (logits.gather(1, next_tokens[:, None]).squeeze(1) - torch.logsumexp(logits, -1)).tolist()
         for r in range(rows):
-            if live[r] and not ended[r]:
-                tokens[r].append(new[r])
-                if on_token is not None:
-                    on_token(r, new[r])
-                if stop_check is not None and stop_check(r, tokens[r]):
-                    hit_stop[r] = True
-            hit_eos[r] = hit_eos[r] or ended[r]
-        unfinished &= ~is_eos
-        if stop_check is not None and any(hit_stop):
-            unfinished &= ~torch.tensor(hit_stop, device=device)
-        if not bool(unfinished.any()) or step + 1 == o.max_new_tokens:
+            if not live[r]:
+                new[r] = fill
+                continue
+            t = new[r]
+            if with_scores:
+                logprob[r] += chosen[r]
+            if t in eos:
+                live[r], hit_eos[r] = False, True
+                continue
+            tokens[r].append(t)
+            if on_token is not None:
+                on_token(r, t)
+            if stop_check is not None and stop_check(r, tokens[r]):
+                live[r], hit_stop[r] = False, True
+        if step + 1 == o.max_new_tokens or not any(live):
             break
+        if not all(live):
+            next_tokens = torch.tensor(new, device=next_tokens.device)
         process.observe(next_tokens)
         logits = runner.advance(next_tokens)
-    return [Generation(tokens[r], float(logprob[r]) if with_scores else None, _finish_reason(hit_eos[r], hit_stop[r]))
+    return [Generation(tokens[r], logprob[r] if with_scores else None, _finish_reason(hit_eos[r], hit_stop[r]))
             for r in range(rows)]
 
 

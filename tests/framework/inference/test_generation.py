@@ -129,3 +129,16 @@ def test_generation_refuses_a_classifier():
                 "tokenizer=byte"], labels=["neg", "pos"])
     with pytest.raises(NlpfError, match="classification"):
         clf.generate("hello")
+
+
+def test_greedy_scores_are_summed_log_probabilities(gpt):
+    ids, mask = gpt._encode_prompts(["score me"])
+    g = gpt.generate_tokens(ids, mask, max_new_tokens=4, with_scores=True)[0][0]
+    seq = ids[0].tolist()
+    total = 0.0
+    with torch.no_grad():
+        for t in g.token_ids:
+            total += float(gpt.model(torch.tensor([seq])).logits[0, -1].log_softmax(-1)[t])
+            seq.append(t)
+    assert g.score == pytest.approx(total, abs=1e-3)
+    assert gpt.generate_tokens(ids, mask, max_new_tokens=4)[0][0].score is None
