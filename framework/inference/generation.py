@@ -45,9 +45,14 @@ def resolve_options(options: GenerationOptions | None = None, **overrides) -> Ge
         if key not in known:
             raise NlpfError(f"unknown generation option '{key}'." + did_you_mean(key, known),
                             hint="options: " + ", ".join(sorted(known)))
-    if isinstance(overrides.get("stop"), str):
-        overrides["stop"] = [overrides["stop"]]
     o = replace(options, **overrides)
+    if isinstance(o.stop, str):
+        o = replace(o, stop=[o.stop])
+    elif o.stop is None:
+        o = replace(o, stop=[])
+    elif not all(isinstance(s, str) for s in o.stop):
+        raise NlpfError(f"invalid value {o.stop!r} for 'stop': expected a string or a list of strings",
+                        hint="stop='.' or stop='[\".\", \"!\"]'")
     if o.strategy not in STRATEGIES:
         raise NlpfError(f"unknown strategy '{o.strategy}'." + did_you_mean(o.strategy, STRATEGIES),
                         hint="strategy is one of " + ", ".join(STRATEGIES))

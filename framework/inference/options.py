@@ -6,7 +6,7 @@ option gets a "did you mean" and a wrong type names the key.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 STRATEGIES = ("auto", "greedy", "sample", "beam")
 
@@ -27,7 +27,7 @@ class GenerationOptions:
     length_penalty: float = 1.0  # beam score = log-prob / length ** length_penalty
     early_stopping: bool = False  # beam: stop as soon as num_beams hypotheses are finished
     num_return_sequences: int = 1
-    stop: list = field(default_factory=list)  # stop strings; the text is cut before them
+    stop: Any = field(default_factory=list)  # a stop string or a list of them; the text is cut before them
     seed: Optional[int] = None
     use_cache: bool = True
 
