@@ -20,16 +20,21 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def _fusable(model: torch.nn.Module) -> bool:
+    params = [p for p in model.parameters() if p.requires_grad]
+    return bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+
+
 def build_optimizer(model: torch.nn.Module, optim) -> torch.optim.Optimizer:
     """AdamW, Adam, SGD (with momentum) or Adafactor from `optim.name`, `optim.lr`, `optim.weight_decay`,
     `optim.betas`, `optim.eps`, `optim.momentum`."""
     name = str(optim.name).lower()
     groups = parameter_groups(model, float(optim.weight_decay))
     lr = float(optim.lr)
-    if name == "adamw":
-        return torch.optim.AdamW(groups, lr=lr, betas=tuple(optim.betas), eps=float(optim.eps))
-    if name == "adam":
-        return torch.optim.Adam(groups, lr=lr, betas=tuple(optim.betas), eps=float(optim.eps))
+    if name in ("adamw", "adam"):
+        cls = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
+        # the fused kernel updates all parameters in one pass (CPU and GPU): several times faster per step
+        return cls(groups, lr=lr, betas=tuple(optim.betas), eps=float(optim.eps), fused=_fusable(model))
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=float(optim.momentum))
     if name == "adafactor":
