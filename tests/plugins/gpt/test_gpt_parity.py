@@ -1,5 +1,7 @@
 """GPT-2 parity with Hugging Face: random transformers models, imported through `import_hf`, loaded with
 `framework.load`."""
+import inspect
+
 import pytest
 import torch
 
@@ -66,7 +68,9 @@ def test_incremental_decoding_with_cache_equals_full_forward(tmp_path):
             steps.append(out.logits)
         # and the reference's own cache agrees
         ref = hf(input_ids=ids[:, :5], attention_mask=mask[:, :5], use_cache=True)
-        ref = hf(input_ids=ids[:, 5:6], attention_mask=mask[:, :6], past_key_values=ref.past_key_values)
+        cache = getattr(ref, "cache", None) or ref.past_key_values
+        key = "cache" if "cache" in inspect.signature(hf.forward).parameters else "past_key_values"  # renamed in 5.x
+        ref = hf(input_ids=ids[:, 5:6], attention_mask=mask[:, :6], **{key: cache})
     torch.testing.assert_close(torch.cat(steps, 1), full, atol=1e-4, rtol=0)
     torch.testing.assert_close(steps[1], ref.logits, atol=1e-4, rtol=0)
     assert len(out.past_key_values) == 2 and out.past_key_values[0][0].shape == (3, 4, 11, 8)
