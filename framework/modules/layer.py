@@ -48,12 +48,11 @@ class TransformerLayer(nn.Module):
         self.ffn_norm = make_norm(norm, hidden_size, eps)
         self.dropout = nn.Dropout(dropout)
 
-    def _residual(self, x: torch.Tensor, norm: nn.Module, fn) -> tuple[torch.Tensor, object]:
-        if self.pre_norm:
-            out, extra = fn(norm(x))
-            return x + self.dropout(out), extra
-        out, extra = fn(x)
-        return norm(x + self.dropout(out)), extra
+    def _input(self, x: torch.Tensor, norm: nn.Module) -> torch.Tensor:
+        return norm(x) if self.pre_norm else x
+
+    def _add(self, x: torch.Tensor, out: torch.Tensor, norm: nn.Module) -> torch.Tensor:
+        return x + self.dropout(out) if self.pre_norm else norm(x + self.dropout(out))
 
     def forward(
         self,
@@ -67,16 +66,13 @@ class TransformerLayer(nn.Module):
         use_cache: bool = False,
     ) -> tuple[torch.Tensor, Optional[tuple[torch.Tensor, ...]]]:
         """cache: (k, v) for self-attention, plus (cross_k, cross_v) in layers with cross-attention."""
-        self_cache = cache[:2] if cache is not None else None
-        x, new_self = self._residual(
-            x, self.attn_norm,
-            lambda h: self.attn(h, bias=bias, is_causal=is_causal, cache=self_cache, use_cache=use_cache))
-        new_cache = new_self
+        out, new_cache = self.attn(self._input(x, self.attn_norm), bias=bias, is_causal=is_causal,
+                                   cache=cache[:2] if cache is not None else None, use_cache=use_cache)
+        x = self._add(x, out, self.attn_norm)
         if self.cross_attn is not None:
-            cross_cache = cache[2:] if cache is not None else None
-            x, new_cross = self._residual(
-                x, self.cross_norm,
-                lambda h: self.cross_attn(h, bias=memory_bias, memory=memory, cache=cross_cache, use_cache=use_cache))
-            new_cache = (*new_self, *new_cross) if use_cache else None
-        x, _ = self._residual(x, self.ffn_norm, lambda h: (self.ffn(h), None))
+            out, cross_cache = self.cross_attn(self._input(x, self.cross_norm), bias=memory_bias, memory=memory,
+                                               cache=cache[2:] if cache is not None else None, use_cache=use_cache)
+            x = self._add(x, out, self.cross_norm)
+            new_cache = (*new_cache, *cross_cache) if use_cache else None
+        x = self._add(x, self.ffn(self._input(x, self.ffn_norm)), self.ffn_norm)
         return x, new_cache
