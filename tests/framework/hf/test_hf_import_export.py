@@ -255,3 +255,32 @@ def test_t5_spiece_model_becomes_a_sentencepiece_tokenizer(tmp_path):
     assert p.config.tokenizer.name == "sentencepiece"
     reference = spm.SentencePieceProcessor(model_file=str(tmp_path / "hf" / "spiece.model"))
     assert list(p.tokenizer.encode("the lazy dog")) == reference.encode("the lazy dog") + [1]  # T5 appends </s>
+
+
+@pytest.mark.parametrize("arch", ["BertModel", "BertForSequenceClassification", "BertForTokenClassification",
+                                  "BertForQuestionAnswering"])
+def test_bert_task_heads_export(tmp_path, arch):
+    torch.manual_seed(0)
+    labels = {"BertForSequenceClassification": ["neg", "pos", "mixed"], "BertForTokenClassification": ["O", "B", "I"]}
+    extra = {"id2label": dict(enumerate(labels[arch])), "label2id": {v: i for i, v in enumerate(labels[arch])}} \
+        if arch in labels else {}
+    cfg = transformers.BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                  intermediate_size=32, max_position_embeddings=16, **extra)
+    getattr(transformers, arch)(cfg).save_pretrained(tmp_path / "hf")
+    import_hf(tmp_path / "hf", tmp_path / "ours")
+    export_hf(tmp_path / "ours", tmp_path / "exported")
+    reloaded = getattr(transformers, arch).from_pretrained(tmp_path / "exported").eval()
+    if arch in labels:
+        assert [reloaded.config.id2label[i] for i in range(3)] == labels[arch]
+    ours = framework.load(tmp_path / "ours").model
+    with torch.no_grad():
+        ref = reloaded(input_ids=IDS, attention_mask=MASK)
+        out = ours(IDS, attention_mask=MASK)
+    if arch == "BertModel":
+        torch.testing.assert_close(out.last_hidden_state, ref.last_hidden_state, atol=1e-4, rtol=0)
+    elif arch == "BertForQuestionAnswering":
+        keep = MASK.bool()
+        torch.testing.assert_close(out.logits[..., 0][keep], ref.start_logits[keep], atol=1e-4, rtol=0)
+        torch.testing.assert_close(out.logits[..., 1][keep], ref.end_logits[keep], atol=1e-4, rtol=0)
+    else:
+        torch.testing.assert_close(out.logits, ref.logits, atol=1e-4, rtol=0)
