@@ -9,14 +9,16 @@ from torch import nn
 @torch.no_grad()
 def init_weights(model: nn.Module, std: float = 0.02) -> None:
     backbone = getattr(model, "backbone", model)
+    own = set()
     if callable(getattr(backbone, "init_weights", None)):
         backbone.init_weights()
         targets = [m for name, m in model.named_children() if name != "backbone"]
+        own = {id(p) for p in backbone.parameters()}  # a tied head shares them: keep the backbone's init
     else:
         targets = [model]
     for root in targets:
         for module in root.modules():
-            if isinstance(module, (nn.Linear, nn.Embedding)):
+            if isinstance(module, (nn.Linear, nn.Embedding)) and id(module.weight) not in own:
                 module.weight.normal_(0.0, std)
                 if isinstance(module, nn.Linear) and module.bias is not None:
                     module.bias.zero_()

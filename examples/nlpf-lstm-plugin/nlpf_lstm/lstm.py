@@ -12,6 +12,15 @@ from framework.errors import ConfigError
 from framework.modules.outputs import BackboneOutput
 
 
+def init_lstm_stack(model: nn.Module) -> None:
+    """PyTorch's defaults: embeddings normal(0, 1), LSTM weights uniform in [-1/sqrt(H), 1/sqrt(H)], LayerNorm at
+    identity. (nlpf's transformer-style normal(0, 0.02) embeddings make small LSTMs learn far slower.)"""
+    model.embed.reset_parameters()
+    for lstm in model.layers:
+        lstm.reset_parameters()
+    model.norm.reset_parameters()
+
+
 class LSTMLanguageModel(nn.Module):
     """Embeddings -> a stack of one-layer LSTMs (dropout between) -> LayerNorm.
 
@@ -33,8 +42,16 @@ class LSTMLanguageModel(nn.Module):
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embed
 
-    def _run_layer(self, lstm: nn.LSTM, x, state, mask):
-        if mask is None or bool(mask.all()):
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        """Used by nlpf when training from scratch (instead of its transformer-style normal(0, 0.02))."""
+        init_lstm_stack(self)
+
+    def _run_layer(self, lstm: nn.LSTM, x, state, mask, exact_state: bool):
+        # right padding comes after every real token, so a causal pass is exact for the real positions;
+        # only the final state (the cache) would have seen the padding
+        right_padded = mask is not None and bool((mask[:, 1:] <= mask[:, :-1]).all())
+        if mask is None or bool(mask.all()) or (right_padded and not exact_state):
             out, (h, c) = lstm(x, None if state is None else (state[0][None], state[1][None]))
             return out, (h[0], c[0])
         # padded positions (left padding of batched prompts) must leave the state untouched: step by step
@@ -58,7 +75,7 @@ class LSTMLanguageModel(nn.Module):
         new_cache = []
         for i, lstm in enumerate(self.layers):
             state = None if past_key_values is None else past_key_values[i]
-            x, state = self._run_layer(lstm, self.dropout(x) if i else x, state, mask)
+            x, state = self._run_layer(lstm, self.dropout(x) if i else x, state, mask, exact_state=use_cache)
             new_cache.append(state)
             all_hidden.append(x)
         hidden = self.norm(x)
@@ -91,6 +108,10 @@ class LSTMEncoder(nn.Module):
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embed
+
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        init_lstm_stack(self)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, output_hidden_states=False,
                 **unused) -> BackboneOutput:

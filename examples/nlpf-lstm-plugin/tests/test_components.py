@@ -153,3 +153,15 @@ def test_lstm_language_model_learns_with_the_built_in_lm_head():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_lstm_lm_right_padding_leaves_real_positions_and_the_cache_exact():
+    model = _lm()
+    ids = torch.randint(1, 50, (1, 4))
+    padded = torch.cat([ids, torch.zeros(1, 3, dtype=torch.long)], dim=1)
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0, 0]])
+    plain = model(ids, use_cache=True)
+    right = model(padded, attention_mask=mask).last_hidden_state[:, :4]
+    assert torch.allclose(plain.last_hidden_state, right, atol=1e-5)
+    cached = model(padded, attention_mask=mask, use_cache=True).past_key_values
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(cached[-1], plain.past_key_values[-1]))
