@@ -36,7 +36,8 @@ def build(args, root: Path):
     from framework.hf import import_hf
 
     cfg = transformers.GPT2Config(vocab_size=args.vocab, n_positions=args.prompt_len + args.new_tokens + 8,
-                                  n_embd=args.hidden, n_layer=args.layers, n_head=args.heads)
+                                  n_embd=args.hidden, n_layer=args.layers, n_head=args.heads,
+                                  bos_token_id=args.vocab - 1, eos_token_id=args.vocab - 1)
     torch.manual_seed(0)
     hf = transformers.GPT2LMHeadModel(cfg).eval()
     hf.save_pretrained(root / "hf")
