@@ -25,9 +25,27 @@ def _fusable(model: torch.nn.Module) -> bool:
     return bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
 
 
+def freeze(model: torch.nn.Module, prefixes) -> int:
+    """Stop training the parameters whose names start with one of `prefixes`; returns how many tensors."""
+    prefixes = [str(p) for p in prefixes or []]
+    names = [n for n, _ in model.named_parameters()]
+    for prefix in prefixes:
+        if not any(n.startswith(prefix) for n in names):
+            tops = sorted({".".join(n.split(".")[:2]) for n in names})
+            raise ConfigError(f"optim.freeze: no parameter name starts with '{prefix}'." + did_you_mean(prefix, tops),
+                              hint=f"parameter names start with: {', '.join(tops[:12])}")
+    frozen = 0
+    for n, p in model.named_parameters():
+        if any(n.startswith(prefix) for prefix in prefixes):
+            p.requires_grad_(False)
+            frozen += 1
+    return frozen
+
+
 def build_optimizer(model: torch.nn.Module, optim) -> torch.optim.Optimizer:
     """AdamW, Adam, SGD (with momentum) or Adafactor from `optim.name`, `optim.lr`, `optim.weight_decay`,
-    `optim.betas`, `optim.eps`, `optim.momentum`."""
+    `optim.betas`, `optim.eps`, `optim.momentum`; parameters named in `optim.freeze` stay fixed."""
+    freeze(model, optim.get("freeze"))
     name = str(optim.name).lower()
     groups = parameter_groups(model, float(optim.weight_decay))
     lr = float(optim.lr)

@@ -49,3 +49,12 @@ def test_scheduler_uses_warmup_ratio():
     assert lrs[0] == pytest.approx(1 / 11) and max(lrs) == pytest.approx(1.0) and lrs.index(1.0) == 10
     assert lrs[-1] == pytest.approx(1 / 90)
     assert not any(math.isnan(x) for x in lrs)
+
+
+def test_freeze_by_name_prefix():
+    model = torch.nn.Sequential(torch.nn.Embedding(10, 4), torch.nn.Linear(4, 2))
+    opt = build_optimizer(model, optim(freeze=["0."]))
+    assert not model[0].weight.requires_grad and model[1].weight.requires_grad
+    assert sum(len(g["params"]) for g in opt.param_groups) == 2
+    with pytest.raises(ConfigError, match="no parameter name starts with 'backbone'"):
+        build_optimizer(model, optim(freeze=["backbone"]))
