@@ -122,6 +122,13 @@ class InferenceMixin:
         pad = self._special_id("pad")
         return pad if pad is not None else self._special_id("bos")
 
+    def _text_tokenizer(self):
+        if self.tokenizer is None:
+            raise NlpfError("this checkpoint has no tokenizer, so it cannot turn text into tokens",
+                            hint="import it from a directory that has tokenizer files, or use generate_tokens() "
+                                 "with token ids")
+        return self.tokenizer
+
     def _require(self, allowed: Sequence[str], what: str, hint: str) -> None:
         if self.task not in allowed:
             raise NlpfError(f"{what} needs a {' or '.join(allowed)} checkpoint; this one is a {self.task} model",
@@ -143,6 +150,7 @@ class InferenceMixin:
         max_answer_length, text_field, pair_field, question_field, context_field."""
         from framework.inference.predict import Predictor
 
+        self._text_tokenizer()
         predictor = Predictor(self, self.task, batch_size=batch_size, **options)
         records = ({"text": r} if isinstance(r, str) else r for r in records)
         self.model.eval()
@@ -151,7 +159,7 @@ class InferenceMixin:
     # ------------------------------------------------------------ generate
 
     def _encode_prompts(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        tok = self.tokenizer
+        tok = self._text_tokenizer()
         pad = self._pad_id()
         if self.kind == "encoder-decoder":
             rows = [e.ids for e in tok.encode_batch(list(prompts), add_special_tokens=True, max_length=self.max_length)]
@@ -263,7 +271,7 @@ class InferenceMixin:
         self._require(("lm", "seq2seq"), "scoring", "scoring needs a language model (decoder or encoder-decoder)")
         single = isinstance(texts, str)
         text_list = [texts] if single else list(texts)
-        tok = self.tokenizer
+        tok = self._text_tokenizer()
         self.model.eval()
         if self.kind == "encoder-decoder":
             if sources is None:

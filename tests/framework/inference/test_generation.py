@@ -142,3 +142,10 @@ def test_greedy_scores_are_summed_log_probabilities(gpt):
             seq.append(t)
     assert g.score == pytest.approx(total, abs=1e-3)
     assert gpt.generate_tokens(ids, mask, max_new_tokens=4)[0][0].score is None
+
+
+def test_beam_search_honours_stop_strings(gpt):
+    full = gpt.generate("The", num_beams=2, max_new_tokens=12, details=True)[0]
+    stop = full.text[2:4]
+    cut = gpt.generate("The", num_beams=2, max_new_tokens=12, stop=stop, details=True)[0]
+    assert stop not in cut.text and len(cut.token_ids) < 12

@@ -103,3 +103,9 @@ def test_t5_generation_matches_transformers(t5, options):
         expected = [_trim(r[1:], 1, 0) for r in expected.tolist()]
         ours = pipe.generate_tokens(ids, max_new_tokens=12, eos_token_id=1, **options)[0]
         assert [g.token_ids for g in ours] == expected, f"prompt {prompt}"
+
+
+def test_text_methods_need_a_tokenizer(gpt2):
+    _, pipe = gpt2
+    with pytest.raises(framework.errors.NlpfError, match="no tokenizer"):
+        pipe.generate("hello")
