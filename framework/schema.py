@@ -83,6 +83,8 @@ class OptimConfig:
     min_lr_ratio: float = 0.0
     # parameters kept fixed: name prefixes, e.g. [backbone.embeddings] or [backbone] (train the head only)
     freeze: list = field(default_factory=list)
+    # parameters kept fixed: name prefixes, e.g. [backbone.embeddings] or [backbone] (train the head only)
+    freeze: list = field(default_factory=list)
 
     def __post_init__(self):
         checks.one_of(self, "name", OPTIMIZERS)
