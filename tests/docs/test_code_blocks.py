@@ -1,4 +1,4 @@
-"""Every code block in README.md and docs/*.md is checked (conventions in docs/index.md, "Writing these pages"):
+"""Every code block in README.md, docs/*.md and examples/*/README.md is checked (conventions in docs/index.md, "Writing these pages"):
 
 - ```python blocks run, in order, one namespace per page, in a temporary directory with a temporary cache;
   a block whose first line is `# docs: compile-only` is compiled but not run.
@@ -29,7 +29,7 @@ import yaml
 from framework import cli, config
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
+PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "examples").glob("*/README.md")])
 FENCE = re.compile(r"^(```+)\s*([\w+-]*)")
 SHELL = {"bash", "sh", "shell", "console"}
 RUNNABLE = {"list", "plugins"}
