@@ -137,21 +137,64 @@ def _merge_schema(schema: Any, node: Any, where: str) -> DictConfig:
         return OmegaConf.merge(base, node)
     except ConfigKeyError as err:
         key = str(err.key) if err.key is not None else "?"
-        full = f"{where}.{err.full_key}" if err.full_key else f"{where}.{key}"
+        full = _full_key(where, err.full_key or key)
         names = [f.name for f in dataclasses.fields(schema)] if dataclasses.is_dataclass(schema) else []
         raise ConfigError(
             f"unknown config key '{full}'." + did_you_mean(key, names),
             hint=f"valid keys under '{where}': {', '.join(names)}",
         ) from None
     except ValidationError as err:
-        full = f"{where}.{err.full_key}" if err.full_key else where
-        ref = err.ref_type.__name__ if isinstance(err.ref_type, type) else str(err.ref_type)
+        full = _full_key(where, err.full_key) if err.full_key else where
+        ref = _field_type(err)
         raise ConfigError(
             f"invalid value {err.value!r} for '{full}': expected {ref.replace('Optional[', '').rstrip(']').lower()}.",
             hint=f"set {full} to a value of type {ref}",
         ) from None
     except OmegaConfBaseException as err:
         raise ConfigError(f"invalid config under '{where}': {str(err).splitlines()[0]}") from None
+
+
+def _full_key(where: str, key: str) -> str:
+    """'model.n_layer'; top-level keys (where='config') stay bare, as the user typed them."""
+    return key if where == "config" else f"{where}.{key}"
+
+
+def _field_type(err: ValidationError) -> str:
+    """The declared type of the field a ValidationError is about (OmegaConf often reports Any)."""
+    import typing
+
+    ref = err.ref_type
+    if dataclasses.is_dataclass(err.object_type) and err.key is not None:
+        try:
+            ref = typing.get_type_hints(err.object_type).get(str(err.key), ref)
+        except Exception:  # noqa: BLE001 - unresolvable annotations: keep what OmegaConf said
+            pass
+    return ref.__name__ if isinstance(ref, type) else str(ref).replace("typing.", "")
+
+
+def check_values(schema: Any, node: Any, where: str) -> None:
+    """Run the schema's own value checks (`__post_init__`, see framework/checks.py) on a merged node;
+    a bad value becomes a ConfigError naming the full key."""
+    from framework.checks import FieldError
+
+    if not dataclasses.is_dataclass(schema) or not hasattr(schema, "__post_init__"):
+        return
+    values = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    init = {f.name for f in dataclasses.fields(schema) if f.init}
+    try:
+        schema(**{k: v for k, v in values.items() if k in init})
+    except FieldError as err:
+        def qualify(text: str) -> str:  # field names in the message become full keys
+            if not where:
+                return text
+            names = "|".join(sorted((re.escape(n) for n in init), key=len, reverse=True))
+            return re.sub(rf"(?<![\w.])({names})\b", rf"{where}.\1", text)
+
+        full = f"{where}.{err.field}" if where else err.field
+        raise ConfigError(f"invalid value {err.value!r} for '{full}': {qualify(err.problem)}",
+                          hint=qualify(err.hint) if err.hint else None) from None
+    except ValueError as err:
+        raise ConfigError(f"invalid values under '{where or 'config'}': {err}") from None
 
 
 def validate_component(group: str, node: Any) -> DictConfig:
@@ -163,6 +206,7 @@ def validate_component(group: str, node: Any) -> DictConfig:
     entry = _registry_for(group).get(str(node.name))
     body = OmegaConf.masked_copy(node, [k for k in node.keys() if k != "name"])
     merged = _merge_schema(entry.config, body, group)
+    check_values(entry.config, merged, group)
     result = OmegaConf.create({"name": entry.name})
     return OmegaConf.merge(result, OmegaConf.create(OmegaConf.to_container(merged, resolve=True)))
 
@@ -187,6 +231,19 @@ def check_pairing(cfg: DictConfig) -> None:
             )
 
 
+def check_max_length(cfg: DictConfig) -> None:
+    """max_length fits the model's position table (architecture configs name it in `positions_field`)."""
+    from framework.plugins import registries
+
+    schema = registries().architecture.get(cfg.model.name).config
+    key = getattr(schema, "positions_field", None)
+    limit = cfg.model.get(key) if key else None
+    if isinstance(limit, int) and cfg.get("max_length") is not None and int(cfg.max_length) > limit:
+        raise ConfigError(
+            f"max_length={cfg.max_length} is longer than the position table of the model (model.{key}={limit}).",
+            hint=f"set max_length to at most {limit}, or train a model with a larger model.{key}")
+
+
 def validate(cfg: DictConfig, components: Sequence[str] = tuple(COMPONENT_GROUPS)) -> DictConfig:
     """Validate a composed config; returns a new, fully resolved config."""
     try:
@@ -206,12 +263,16 @@ def validate(cfg: DictConfig, components: Sequence[str] = tuple(COMPONENT_GROUPS
             out[group] = validate_component(group, node)
     core = OmegaConf.masked_copy(raw, [k for k in raw.keys() if k not in COMPONENT_GROUPS and k != "hydra"])
     merged = _merge_schema(RunConfig, core, "config")
+    check_values(RunConfig, merged, "")
+    check_values(TrainerConfig, merged.trainer, "trainer")
+    check_values(OptimConfig, merged.optim, "optim")
     merged_container = OmegaConf.to_container(merged, resolve=True)
     for group, node in out.items():
         merged_container[group] = OmegaConf.to_container(node, resolve=True)
     result = OmegaConf.create(merged_container)
     if "model" in out:
         check_pairing(result)
+        check_max_length(result)
     return result
 
 

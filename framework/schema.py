@@ -5,6 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from framework import checks
+
+OPTIMIZERS = ("adamw", "adam", "sgd", "adafactor")
+SCHEDULERS = ("constant", "linear", "cosine")
+PRECISIONS = ("32", "32-true", "64", "64-true", "16-mixed", "16-true", "bf16-mixed", "bf16-true", "16", "bf16")
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu", "hpu")
+
 # config group -> registry that owns the `name` in it
 COMPONENT_GROUPS = {
     "tokenizer": "tokenizer",
@@ -44,6 +51,23 @@ class TrainerConfig:
     checkpoint_every_n_steps: Optional[int] = None
     on_nan: str = "stop"  # stop | skip
 
+    def __post_init__(self):
+        checks.one_of(self, "accelerator", ACCELERATORS)
+        checks.one_of(self, "precision", PRECISIONS)
+        checks.one_of(self, "on_nan", ("stop", "skip"))
+        checks.at_least(self, 1, "num_nodes", "check_val_every_n_epoch", "accumulate_grad_batches",
+                        "log_every_n_steps", "early_stopping_patience", "checkpoint_every_n_steps")
+        checks.at_least(self, -1, "max_epochs", "max_steps")
+        checks.at_least(self, 0, "gradient_clip_val", "limit_train_batches", "limit_val_batches",
+                        "limit_test_batches", "num_sanity_val_steps")
+        checks.positive(self, "val_check_interval")
+        devices = self.devices
+        if not (devices in ("auto", -1) or (isinstance(devices, int) and not isinstance(devices, bool) and devices > 0)
+                or (isinstance(devices, (list, tuple)) and devices and all(isinstance(d, int) for d in devices))
+                or (isinstance(devices, str) and devices.replace(",", "").strip().isdigit())):
+            raise checks.FieldError("devices", devices, "expected a count > 0, -1 or auto (all), or a list of ids",
+                                    hint="e.g. trainer.devices=1, trainer.devices=auto or trainer.devices=[0,1]")
+
 
 @dataclass
 class OptimConfig:
@@ -59,6 +83,16 @@ class OptimConfig:
     min_lr_ratio: float = 0.0
     # parameters kept fixed: name prefixes, e.g. [backbone.embeddings] or [backbone] (train the head only)
     freeze: list = field(default_factory=list)
+
+    def __post_init__(self):
+        checks.one_of(self, "name", OPTIMIZERS)
+        checks.one_of(self, "scheduler", SCHEDULERS)
+        checks.positive(self, "lr", "eps")
+        checks.at_least(self, 0, "weight_decay", "warmup_steps")
+        checks.in_range(self, 0, 1, "warmup_ratio", "min_lr_ratio", "momentum")
+        if self.betas is not None and (len(self.betas) != 2 or not all(0 <= float(b) < 1 for b in self.betas)):
+            raise checks.FieldError("betas", list(self.betas), "must be two numbers in [0, 1)",
+                                    hint="e.g. optim.betas=[0.9,0.999]")
 
 
 @dataclass
@@ -81,3 +115,8 @@ class RunConfig:
     num_workers: int = 0
     # label names of a classification or tagging task, recorded by training so checkpoints describe themselves
     labels: Optional[list] = None
+
+    def __post_init__(self):  # trainer and optim check themselves
+        checks.at_least(self, 1, "batch_size", "eval_batch_size", "max_length")
+        checks.at_least(self, 0, "num_workers", "seed")
+        checks.in_range(self, 0, 2**32 - 1, "seed")

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar, Optional
+
+from framework import checks
 
 
 @dataclass
@@ -16,6 +18,7 @@ class BertConfig:
     """
 
     vocab_size: Optional[int] = None
+    positions_field: ClassVar[str] = "max_position_embeddings"  # max_length is checked against it
     hidden_size: int = 768
     num_hidden_layers: int = 12
     num_attention_heads: int = 12
@@ -26,3 +29,10 @@ class BertConfig:
     max_position_embeddings: int = 512
     type_vocab_size: int = 2
     layer_norm_eps: float = 1e-12
+
+    def __post_init__(self):
+        checks.positive(self, "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                        "intermediate_size", "max_position_embeddings", "layer_norm_eps")
+        checks.at_least(self, 0, "type_vocab_size")
+        checks.divisible(self, "hidden_size", "num_attention_heads")
+        checks.in_range(self, 0, 1, "hidden_dropout_prob", "attention_probs_dropout_prob")

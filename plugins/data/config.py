@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from framework import checks
+
 
 @dataclass
 class SplitOptions:
@@ -13,6 +15,13 @@ class SplitOptions:
     test_ratio: float = 0.1
     split_seed: int = 0
     max_examples: Optional[int] = None  # keep the first N examples of each split (quick runs)
+
+    def __post_init__(self):  # subclasses inherit it
+        checks.in_range(self, 0, 1, "validation_ratio", "test_ratio")
+        checks.positive(self, "max_examples")
+        if self.validation_ratio + self.test_ratio >= 1:
+            raise checks.FieldError("test_ratio", self.test_ratio, "validation_ratio + test_ratio must stay below 1",
+                                    hint="leave some examples for training, e.g. validation_ratio=0.1 test_ratio=0.1")
 
 
 @dataclass

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar, Optional
+
+from framework import checks
 
 
 @dataclass
@@ -16,6 +18,7 @@ class GPTConfig:
     """
 
     vocab_size: Optional[int] = None
+    positions_field: ClassVar[str] = "n_positions"  # max_length is checked against it
     n_positions: int = 1024
     n_embd: int = 768
     n_layer: int = 12
@@ -28,3 +31,9 @@ class GPTConfig:
     layer_norm_epsilon: float = 1e-5
     scale_attn_weights: bool = True
     scale_attn_by_inverse_layer_idx: bool = False
+
+    def __post_init__(self):
+        checks.positive(self, "vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "n_inner",
+                        "layer_norm_epsilon")
+        checks.divisible(self, "n_embd", "n_head")
+        checks.in_range(self, 0, 1, "resid_pdrop", "embd_pdrop", "attn_pdrop")

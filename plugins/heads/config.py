@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from framework import checks
+
 
 @dataclass
 class LMHeadConfig:
@@ -33,6 +35,10 @@ class SequenceClassificationHeadConfig:
     pooler: bool = False
     num_labels: Optional[int] = None
 
+    def __post_init__(self):
+        checks.in_range(self, 0, 1, "dropout")
+        checks.positive(self, "num_labels")
+
 
 @dataclass
 class TokenClassificationHeadConfig:
@@ -40,6 +46,10 @@ class TokenClassificationHeadConfig:
 
     dropout: float = 0.1
     num_labels: Optional[int] = None
+
+    def __post_init__(self):
+        checks.in_range(self, 0, 1, "dropout")
+        checks.positive(self, "num_labels")
 
 
 @dataclass

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from framework import checks
+
 
 @dataclass
 class MaskedLMConfig:
@@ -13,10 +15,17 @@ class MaskedLMConfig:
     random_probability: float = 0.1
     whole_word_masking: bool = False
 
+    def __post_init__(self):
+        checks.in_range(self, 0, 1, "mask_probability", "mask_token_probability", "random_probability")
+        checks.positive(self, "mask_probability")
+
 
 @dataclass
 class CausalLMConfig:
     label_smoothing: float = 0.0
+
+    def __post_init__(self):
+        checks.in_range(self, 0, 1, "label_smoothing")
 
 
 @dataclass
@@ -24,10 +33,17 @@ class SpanCorruptionConfig:
     noise_density: float = 0.15
     mean_noise_span_length: float = 3.0
 
+    def __post_init__(self):
+        checks.in_range(self, 0, 1, "noise_density")
+        checks.positive(self, "noise_density", "mean_noise_span_length")
+
 
 @dataclass
 class Seq2SeqConfig:
     label_smoothing: float = 0.0
+
+    def __post_init__(self):
+        checks.in_range(self, 0, 1, "label_smoothing")
 
 
 @dataclass
@@ -36,14 +52,23 @@ class SequenceClassificationConfig:
     # one weight per label (imbalanced classes); null: all 1
     class_weights: Optional[list] = None
 
+    def __post_init__(self):
+        checks.in_range(self, 0, 1, "label_smoothing")
+
 
 @dataclass
 class TokenClassificationConfig:
     label_smoothing: float = 0.0
     class_weights: Optional[list] = None
 
+    def __post_init__(self):
+        checks.in_range(self, 0, 1, "label_smoothing")
+
 
 @dataclass
 class QAConfig:
     # longest answer (in tokens) the span decoder considers at evaluation
     max_answer_length: int = 30
+
+    def __post_init__(self):
+        checks.positive(self, "max_answer_length")

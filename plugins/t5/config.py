@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from framework import checks
+
 
 @dataclass
 class T5Config:
@@ -29,3 +31,9 @@ class T5Config:
     layer_norm_epsilon: float = 1e-6
     feed_forward_proj: str = "relu"
     decoder_start_token_id: int = 0
+
+    def __post_init__(self):
+        checks.positive(self, "vocab_size", "d_model", "d_kv", "d_ff", "num_layers", "num_decoder_layers",
+                        "num_heads", "relative_attention_num_buckets", "relative_attention_max_distance",
+                        "layer_norm_epsilon")
+        checks.in_range(self, 0, 1, "dropout_rate")
