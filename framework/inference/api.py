@@ -220,14 +220,22 @@ class InferenceMixin:
         prompt_list = [prompts] if single else list(prompts)
         o = resolve_options(**options)
         stops = [s for s in o.stop if s]
-        results: list[list[Generation]] = []
-        for start in range(0, len(prompt_list), batch_size):
-            batch = prompt_list[start:start + batch_size]
-            ids, mask = self._encode_prompts(batch)
-            streamer = TextStream(self.tokenizer, on_text) if on_text is not None and start == 0 else None
+        results: list[list[Generation]] = [[] for _ in prompt_list]
+        # similar lengths batched together: less padding; padding does not change the tokens
+        order = sorted(range(len(prompt_list)), key=lambda i: -len(prompt_list[i]))
+        if on_text is not None and order:  # the streamed prompt goes first, alone
+            order.remove(0)
+            batches = [[0]] + [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        else:
+            batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        for batch in batches:
+            ids, mask = self._encode_prompts([prompt_list[i] for i in batch])
+            streamer = TextStream(self.tokenizer, on_text) if on_text is not None and batch == [0] else None
             stop_check = self._stop_checker(stops) if stops else None
-            results.extend(self.generate_tokens(ids, mask, on_token=streamer, stop_check=stop_check,
-                                                with_scores=details, **options))
+            out = self.generate_tokens(ids, mask, on_token=streamer, stop_check=stop_check, with_scores=details,
+                                       **options)
+            for i, hyps in zip(batch, out):
+                results[i] = hyps
             if streamer is not None:
                 streamer.finish(self._cut_at_stop(self.tokenizer.decode(results[0][0].token_ids), stops))
         for hyps in results:

@@ -100,25 +100,25 @@ def predict(args: list[str], ctx) -> int:
 # ---------------------------------------------------------------- generate / translate
 
 
-def _prompts(a: GenerateArgs, source_keys=("prompt", "text", "source")) -> list[dict]:
+def _prompts(a: GenerateArgs, source_keys=("prompt", "text", "source")) -> Iterator[dict]:
+    """Prompt records, read lazily from input= (or the one prompt=)."""
     from framework.inference.predict import detect_format, open_input, read_records
 
     if a.prompt is not None and a.input is not None:
         raise NlpfError("both prompt= and input= given", hint="pass one prompt with prompt=TEXT or a file with input=FILE")
     if a.prompt is not None:
-        return [{"prompt": str(a.prompt)}]
+        yield {"prompt": str(a.prompt)}
+        return
     if a.input is None:
         raise NlpfError("nothing to generate from", hint="pass prompt=TEXT or input=FILE (one prompt a line, or JSONL)")
     fmt = detect_format(a.input, "auto")
-    rows = []
     with open_input(a.input) as stream:
         for number, rec in enumerate(read_records(stream, fmt, "prompt", where=a.input), 1):
             key = next((k for k in source_keys if k in rec), None)
             if key is None:
                 raise NlpfError(f"{a.input}, example {number}: no prompt field (fields: {', '.join(rec)})",
                                 hint=f"name it one of {', '.join(source_keys)}")
-            rows.append({**rec, "prompt": str(rec[key])})
-    return rows
+            yield {**rec, "prompt": str(rec[key])}
 
 
 def _generation_options(a: GenerateArgs) -> dict:
@@ -127,32 +127,38 @@ def _generation_options(a: GenerateArgs) -> dict:
 
 def _run_generation(a: GenerateArgs, require: Optional[str]) -> int:
     from framework.inference.generation import resolve_options, strategy_of
+    from framework.inference.predict import chunks, open_input
 
     options = _generation_options(a)
     o = resolve_options(**options)  # check options before loading the model
-    rows = _prompts(a)
+    # input mistakes are reported before the (slow) model load
+    if (a.prompt is None) == (a.input is None):
+        next(_prompts(a))  # raises "nothing to generate from" or "both prompt= and input= given"
+    if a.input not in (None, "-"):
+        open_input(a.input).close()
     pipe = _load(a)
     if require == "seq2seq" and pipe.kind != "encoder-decoder":
         raise NlpfError(f"`nlpf translate` needs an encoder-decoder checkpoint; '{a.ckpt}' is a {pipe.kind}",
                         hint="use `nlpf generate` for decoder language models")
-    stream = (a.stream and len(rows) == 1 and a.output is None and strategy_of(o) != "beam"
+    stream = (a.stream and a.prompt is not None and a.output is None and strategy_of(o) != "beam"
               and o.num_return_sequences == 1)
     on_text = (lambda piece: (sys.stdout.write(piece), sys.stdout.flush())) if stream else None
-    prompts = [r["prompt"] for r in rows]
-    results = pipe.generate(prompts, batch_size=a.batch_size, details=True, on_text=on_text, **options)
     with output_stream(a.output) as out:
-        for row, hyps in zip(rows, results):
-            if a.output is None and not stream:
-                for g in hyps:
-                    out.write(g.text + "\n")
-            elif stream:
-                out.write("\n")
-            else:
-                record = {k: v for k, v in row.items()}
-                record["generations"] = [{"text": g.text, "score": g.score, "finish_reason": g.finish_reason,
-                                          "num_tokens": len(g.token_ids)} for g in hyps]
-                record["text"] = hyps[0].text
-                out.write(_jsonl(record))
+        for rows in chunks(_prompts(a), 8 * a.batch_size):  # a large input file is never read whole
+            results = pipe.generate([r["prompt"] for r in rows], batch_size=a.batch_size, details=True,
+                                    on_text=on_text, **options)
+            for row, hyps in zip(rows, results):
+                if stream:
+                    out.write("\n")
+                elif a.output is None:
+                    for g in hyps:
+                        out.write(g.text + "\n")
+                else:
+                    record = dict(row)
+                    record["generations"] = [{"text": g.text, "score": g.score, "finish_reason": g.finish_reason,
+                                              "num_tokens": len(g.token_ids)} for g in hyps]
+                    record["text"] = hyps[0].text
+                    out.write(_jsonl(record))
     return 0
 
 
