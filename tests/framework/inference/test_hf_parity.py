@@ -109,3 +109,16 @@ def test_text_methods_need_a_tokenizer(gpt2):
     _, pipe = gpt2
     with pytest.raises(framework.errors.NlpfError, match="no tokenizer"):
         pipe.generate("hello")
+
+
+@pytest.mark.parametrize("options", [dict(temperature=0.7, top_k=0), dict(top_k=5), dict(top_p=0.8, temperature=1.3, top_k=0),
+                                     dict(top_k=20, top_p=0.9, repetition_penalty=1.2)])
+def test_gpt2_sampling_matches_transformers_with_the_same_seed(gpt2, options):
+    """Same warpers in the same order, and `seed=s` draws what `torch.manual_seed(s)` draws on CPU."""
+    hf, pipe = gpt2
+    ids = torch.tensor([PROMPTS[0]])
+    torch.manual_seed(123)
+    expected = hf.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True, max_new_tokens=15,
+                           eos_token_id=EOS, pad_token_id=EOS, **options)[0, len(PROMPTS[0]):].tolist()
+    ours = pipe.generate_tokens(ids, do_sample=True, seed=123, max_new_tokens=15, eos_token_id=EOS, **options)
+    assert ours[0][0].token_ids == _trim(expected, EOS, EOS)
