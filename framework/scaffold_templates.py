@@ -181,6 +181,7 @@ TEST = '''\
 import torch
 
 from framework import cli, config, plugins
+from framework.testing import check_backbone
 
 
 def test_plugin_is_discovered_and_compatible():
@@ -204,31 +205,10 @@ def _tiny_model():
     return entry.build_fn()(cfg).eval()
 
 
-def test_forward_follows_the_decoder_contract():
-    model = _tiny_model()
-    ids = torch.randint(0, model.vocab_size, (2, 7))
-    out = model(ids, attention_mask=torch.ones_like(ids), output_hidden_states=True)
-    assert out.last_hidden_state.shape == (2, 7, model.hidden_size)
-    assert len(out.hidden_states) == 2
-    assert model.get_input_embeddings().num_embeddings == model.vocab_size
-
-
-def test_future_tokens_do_not_change_the_past():
-    model = _tiny_model()
-    ids = torch.randint(0, model.vocab_size, (1, 6))
-    changed = ids.clone()
-    changed[0, -1] = (changed[0, -1] + 1) % model.vocab_size
-    a, b = model(ids).last_hidden_state, model(changed).last_hidden_state
-    assert torch.allclose(a[:, :-1], b[:, :-1]) and not torch.allclose(a[:, -1], b[:, -1])
-
-
-def test_cached_decoding_matches_the_full_pass():
-    model = _tiny_model()
-    ids = torch.randint(0, model.vocab_size, (2, 5))
-    full = model(ids).last_hidden_state
-    first = model(ids[:, :4], use_cache=True)
-    step = model(ids[:, 4:], past_key_values=first.past_key_values, use_cache=True)
-    assert torch.allclose(step.last_hidden_state[:, 0], full[:, 4], atol=1e-5)
+def test_backbone_keeps_the_decoder_contract():
+    # output type and shapes, hidden states, causality, cached decoding; this GRU does not mask padding,
+    # so batched left-padded prompts are not supported yet
+    check_backbone(_tiny_model(), left_padding=False)
 
 
 def test_a_few_steps_of_training_lower_the_loss():

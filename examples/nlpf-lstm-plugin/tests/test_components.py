@@ -3,6 +3,7 @@ import torch
 
 from framework import config, plugins
 from framework.model import build_model
+from framework.testing import check_backbone, check_data_source, check_head, check_tokenizer
 from framework.tokenizers import build_tokenizer, load_tokenizer, save_tokenizer
 
 CORPUS = ["The film was great .", "The book was awful !", "My phone was great and cheap ."]
@@ -165,3 +166,15 @@ def test_lstm_lm_right_padding_leaves_real_positions_and_the_cache_exact():
     assert torch.allclose(plain.last_hidden_state, right, atol=1e-5)
     cached = model(padded, attention_mask=mask, use_cache=True).past_key_values
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(cached[-1], plain.past_key_values[-1]))
+
+
+def test_every_component_passes_the_nlpf_contract_checks(tmp_path):
+    torch.manual_seed(0)
+    lm = _build("model", "lstm_small", overrides=["model.vocab_size=40"])
+    check_backbone(lm)
+    check_backbone(_build("model", "lstm_encoder_small", overrides=["model.vocab_size=40"]))
+    check_head(_build("head", "attentive_pooling", lm, 2), lm, num_labels=2)
+    check_tokenizer(build_tokenizer(_node("tokenizer", "words"), CORPUS), ("the film was great .",),
+                    directory=tmp_path / "tok")
+    for task in ("lm", "classification"):
+        check_data_source(_build("data", "toy_reviews"), task)
