@@ -207,8 +207,8 @@ class Seq2SeqRunner:
 class LogitsProcessor:
     """Repetition penalty, minimum length, then temperature, top-k, top-p (the `transformers` order)."""
 
-    def __init__(self, o: GenerationOptions, eos_ids: Sequence[int], sampling: bool):
-        self.o, self.eos_ids, self.sampling = o, list(eos_ids), sampling
+    def __init__(self, o: GenerationOptions, eos_ids: Sequence[int], sampling: bool, min_keep: int = 1):
+        self.o, self.eos_ids, self.sampling, self.min_keep = o, list(eos_ids), sampling, min_keep
         self.seen: Optional[torch.Tensor] = None  # [rows, vocab] bool: tokens to penalise
 
     def start(self, prompt_ids: torch.Tensor, prompt_mask: Optional[torch.Tensor], vocab: int) -> None:
@@ -239,13 +239,13 @@ class LogitsProcessor:
         if o.temperature != 1.0:
             scores = scores / o.temperature
         if o.top_k > 0:
-            kth = torch.topk(scores, min(o.top_k, scores.shape[-1]), dim=-1).values[:, -1:]
+            kth = torch.topk(scores, min(max(o.top_k, self.min_keep), scores.shape[-1]), dim=-1).values[:, -1:]
             scores = scores.masked_fill(scores < kth, -math.inf)
         if o.top_p < 1.0:
             sorted_scores, order = torch.sort(scores, descending=False)
             cumulative = sorted_scores.softmax(-1).cumsum(-1)
             drop = cumulative <= (1 - o.top_p)
-            drop[:, -1] = False
+            drop[:, -self.min_keep:] = False
             scores = scores.masked_fill(drop.scatter(1, order, drop), -math.inf)
         return scores
 
@@ -331,7 +331,11 @@ def beam_search(runner, input_ids, attention_mask, o: GenerationOptions, eos_ids
     device = input_ids.device
     keep = max(2, 1 + len(eos_ids)) * beams  # candidates per step: enough to continue when beams end
     eos = torch.tensor(list(eos_ids) or [-1], device=device)
-    process = LogitsProcessor(o, eos_ids, sampling=False)
+    # beam sampling (do_sample with num_beams > 1) draws the candidates instead of taking the top ones;
+    # warpers keep at least one token besides the end-of-sequence ones, as in `transformers`
+    sampling = o.do_sample
+    generator = _generator(o.seed, device) if sampling else None
+    process = LogitsProcessor(o, eos_ids, sampling=sampling, min_keep=len(eos_ids) + 1)
 
     logits = runner.prefill(input_ids, attention_mask)
     expand = torch.arange(batch, device=device).repeat_interleave(beams)
@@ -362,7 +366,12 @@ def beam_search(runner, input_ids, attention_mask, o: GenerationOptions, eos_ids
         cur_len = prompt_length + step  # length before this step's token
         log_probs = process(logits.log_softmax(-1), step).view(batch, beams, vocab)
         total = (log_probs + running_scores[:, :, None]).view(batch, -1)
-        cand_scores, cand = torch.topk(total, keep, dim=1)
+        if sampling:
+            cand = torch.multinomial(total.softmax(-1), keep, generator=generator)
+            cand_scores, order = total.gather(1, cand).sort(dim=-1, descending=True)
+            cand = cand.gather(1, order)
+        else:
+            cand_scores, cand = torch.topk(total, keep, dim=1)
         cand_beam, cand_token = cand // vocab, cand % vocab
         cand_seqs = gather(running, cand_beam).clone()
         cand_seqs[:, :, step] = cand_token

@@ -122,3 +122,14 @@ def test_gpt2_sampling_matches_transformers_with_the_same_seed(gpt2, options):
                            eos_token_id=EOS, pad_token_id=EOS, **options)[0, len(PROMPTS[0]):].tolist()
     ours = pipe.generate_tokens(ids, do_sample=True, seed=123, max_new_tokens=15, eos_token_id=EOS, **options)
     assert ours[0][0].token_ids == _trim(expected, EOS, EOS)
+
+
+@pytest.mark.parametrize("options", [dict(num_beams=3, top_k=0), dict(num_beams=2, temperature=0.8, top_k=10, top_p=0.9)])
+def test_gpt2_beam_sampling_matches_transformers_with_the_same_seed(gpt2, options):
+    hf, pipe = gpt2
+    ids = torch.tensor([PROMPTS[1]])
+    torch.manual_seed(5)
+    expected = hf.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True, max_new_tokens=10,
+                           eos_token_id=EOS, pad_token_id=EOS, **options)[0, len(PROMPTS[1]):].tolist()
+    ours = pipe.generate_tokens(ids, do_sample=True, seed=5, max_new_tokens=10, eos_token_id=EOS, **options)
+    assert ours[0][0].token_ids == _trim(expected, EOS, EOS)
