@@ -464,8 +464,6 @@ def generate_ids(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, o
         runner = Seq2SeqRunner(model, decoder_start_id, o.use_cache)
     else:
         runner = DecoderRunner(model, o.use_cache)
-    if o.seed is not None:
-        torch.manual_seed(int(o.seed))
     if strategy == "beam":
         prompt_length = 1 if encoder_decoder else input_ids.shape[1]
         return beam_search(runner, input_ids, attention_mask, o, eos_ids, prompt_length, stop_check)
