@@ -83,19 +83,32 @@ def run_training(args: list[str]) -> dict:
     from framework.training.module import TrainModule, monitor_for
     from framework.training.trainer import make_trainer
 
+    from framework.training import safety
+
     cfg, run_dir, resume_ckpt = _prepare_run_dir(args)
-    _check_precision(cfg)
-    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    torch.set_float32_matmul_precision("high")
-    run = build_run(cfg)
-    module = TrainModule(run.cfg, run.model, run.objective, run.labels)
-    if run.cfg.trainer.compile:
-        module.model.compile()
-    datamodule = DataModule(run.cfg, run.datasets, run.tokenizer, run.objective.task)
-    monitor, mode = monitor_for(run.objective.task, run.labels)
-    trainer, nlpf_ckpt = make_trainer(run.cfg, run_dir, monitor, mode, _save_fn(run, module))
-    start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_ckpt) if resume_ckpt else None)
+    trainer = None
+    try:
+        if resume_ckpt is not None:  # refuse a damaged or code-carrying checkpoint before building anything
+            safety.check_training_checkpoint(resume_ckpt)
+        _check_precision(cfg)
+        pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+        torch.set_float32_matmul_precision("high")
+        run = build_run(cfg)
+        module = TrainModule(run.cfg, run.model, run.objective, run.labels)
+        if run.cfg.trainer.compile:
+            module.model.compile()
+        datamodule = DataModule(run.cfg, run.datasets, run.tokenizer, run.objective.task)
+        monitor, mode = monitor_for(run.objective.task, run.labels)
+        trainer, nlpf_ckpt = make_trainer(run.cfg, run_dir, monitor, mode, _save_fn(run, module))
+        start = time.perf_counter()
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_ckpt) if resume_ckpt else None)
+    except safety.SIGTERMException:
+        stop = next(c for c in trainer.callbacks if isinstance(c, safety.GracefulStop))
+        raise stop.preempted(trainer) from None
+    except BaseException:
+        if resume_ckpt is None and (trainer is None or trainer.global_step == 0) and not rundir.is_spawned_rank():
+            safety.discard_unstarted_run(run_dir)  # a mistake leaves no half-made run directory
+        raise
     train_seconds = time.perf_counter() - start
     best = run_dir / "checkpoints" / "best" / "model.safetensors"
     if best.is_file():  # test the best weights, not merely the last ones
@@ -121,7 +134,15 @@ def run_training(args: list[str]) -> dict:
 
 
 def train(args: list[str], ctx) -> int:
-    run_training(args)
+    from framework.training.safety import RESUME_HINT, Preempted
+
+    try:
+        run_training(args)
+    except Preempted as stop:  # SIGTERM/SIGINT: checkpoint saved, exit 128 + signal number
+        _say(f"stopped by {stop.signal_name} after step {stop.step}; saved "
+             + (", ".join(str(p) for p in stop.saved) or "nothing (not rank 0)"))
+        _say(f"  hint: {RESUME_HINT}")
+        return stop.exit_code
     return 0
 
 

@@ -53,7 +53,11 @@ def resolve_resume(resume: str | None, run_dir: str | None, experiment_name: str
         if not ckpt.is_file():
             raise NlpfError(f"resume='{resume}': no Lightning checkpoint there",
                             hint=f"pass resume=auto, a run directory holding {LIGHTNING_CKPT}, or a .ckpt file")
-        return (Path(run_dir) if run_dir else ckpt.parent.parent.parent), ckpt
+        if run_dir:
+            return Path(run_dir), ckpt
+        # RUN/checkpoints/lightning/last.ckpt continues RUN; a checkpoint anywhere else starts a new run directory
+        inside_run = ckpt.parent.name == "lightning" and ckpt.parent.parent.name == "checkpoints"
+        return (ckpt.parent.parent.parent if inside_run else None), ckpt
     if run_dir:
         ckpt = Path(run_dir) / LIGHTNING_CKPT
         return Path(run_dir), (ckpt if ckpt.is_file() else None)

@@ -41,12 +41,15 @@ def make_trainer(cfg, run_dir: Path, monitor: str, mode: str, save):
     from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 
     from framework.training.callbacks import NlpfCheckpoint, TokensPerSecond
+    from framework.training.safety import AtomicCheckpointIO, GracefulStop, RngStates
 
     t = cfg.trainer
     nlpf_ckpt = NlpfCheckpoint(run_dir / "checkpoints", save, monitor, mode)
     callbacks = [
         TokensPerSecond(every=max(int(t.log_every_n_steps), 1)),
         nlpf_ckpt,
+        RngStates(),
+        GracefulStop(run_dir / "checkpoints" / "lightning" / "last.ckpt", save, run_dir / "checkpoints" / "last"),
         ModelCheckpoint(dirpath=str(run_dir / "checkpoints" / "lightning"), filename="step{step}",
                         save_last=True, save_top_k=0, every_n_train_steps=t.checkpoint_every_n_steps,
                         save_on_train_epoch_end=True),
@@ -66,6 +69,7 @@ def make_trainer(cfg, run_dir: Path, monitor: str, mode: str, save):
         default_root_dir=str(run_dir), callbacks=callbacks, logger=loggers,
         use_distributed_sampler=False,  # the DataModule shards batches itself (resumable, length-bucketed)
         enable_model_summary=False,
+        plugins=[AtomicCheckpointIO()],  # atomic last.ckpt, read back with weights_only=True
     )
     for key in ("val_check_interval", "limit_train_batches", "limit_val_batches", "limit_test_batches"):
         value = t.get(key)

@@ -1,0 +1,205 @@
+"""Crash safety of training runs.
+
+- `AtomicCheckpointIO`: Lightning checkpoints are written to a temporary file, fsynced and renamed, so
+  `last.ckpt` is always a complete checkpoint; they are read back with `torch.load(weights_only=True)` only.
+- `RngStates`: the Python, NumPy and torch random states travel in the checkpoint and are restored right
+  before the first step after a resume, so dropout and masking continue exactly as without the interruption.
+- `GracefulStop`: SIGTERM (cluster preemption; Lightning's handler) and SIGINT (Ctrl+C; ours) end training
+  after the current step, save the Lightning checkpoint and nlpf's `last`, and `nlpf train` exits with
+  128 + the signal number and says how to resume. A second Ctrl+C stops at once.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import signal
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+from framework.errors import NlpfError
+
+RESUME_HINT = "resume with the same command plus resume=auto (or resume=RUN_DIR)"
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def check_training_checkpoint(path: Path) -> None:
+    """Refuse a Lightning checkpoint that is not a torch zip archive or whose pickle references anything but
+    plain data and tensors (a pickle can run code when loaded). Reads the pickle opcodes, never executes them."""
+    path = Path(path)
+    if not zipfile.is_zipfile(path):
+        raise NlpfError(f"'{path}' is not a complete Lightning checkpoint (not a torch zip archive: truncated, "
+                        "or a legacy/foreign file)",
+                        hint="resume from a checkpoint written by `nlpf train` (RUN_DIR/checkpoints/lightning/last.ckpt)")
+    try:
+        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+    except Exception as err:  # noqa: BLE001 - any parse failure means a damaged file
+        raise NlpfError(f"cannot read the Lightning checkpoint '{path}': {err}",
+                        hint="the file is truncated or corrupt; resume from an earlier run directory") from None
+    if unsafe:
+        raise NlpfError(f"refusing to load '{path}': its pickle refers to {', '.join(sorted(unsafe)[:5])}, "
+                        "which could run code when loaded",
+                        hint="nlpf only loads checkpoints holding tensors and plain data; never resume from a "
+                        "checkpoint of unknown origin")
+
+
+def load_training_checkpoint(path: Path, map_location: Any = "cpu") -> dict:
+    """torch.load with weights_only=True, its errors turned into NlpfErrors that name the file."""
+    check_training_checkpoint(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise NlpfError(f"refusing to load '{path}': it holds objects other than tensors and plain data "
+                        f"({str(err).splitlines()[0]})",
+                        hint="nlpf only loads plain checkpoints written by `nlpf train`") from None
+    except (RuntimeError, EOFError, ValueError) as err:
+        raise NlpfError(f"cannot read the Lightning checkpoint '{path}': {str(err).splitlines()[0]}",
+                        hint="the file is truncated or corrupt; resume from an earlier run directory") from None
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Write to a temporary file in the same directory, fsync, rename over the target, fsync the directory."""
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+            fsync_dir(path.parent)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
+        return load_training_checkpoint(Path(path), map_location or "cpu")
+
+
+def _rng_states() -> dict:
+    np_state = np.random.get_state()
+    states = {"python": random.getstate(), "torch": torch.get_rng_state(),
+              # as tensors and ints: numpy arrays would need pickle's full power to load
+              "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]),
+                        int(np_state[3]), float(np_state[4]))}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: dict) -> None:
+    random.setstate(states["python"])
+    torch.set_rng_state(states["torch"])
+    name, keys, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+class RngStates(pl.Callback):
+    """Saves the random states with every checkpoint and restores them before the first step after a resume
+    (not when the checkpoint is read: building the data loader draws from the torch generator in between)."""
+
+    def __init__(self) -> None:
+        self._pending: dict | None = None
+
+    def state_dict(self) -> dict:
+        return _rng_states()
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._pending = state_dict
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self._pending is not None:
+            _set_rng_states(self._pending)
+            self._pending = None
+
+
+class Preempted(Exception):
+    """Training stopped on a signal after saving a checkpoint (not an error: the run can be resumed)."""
+
+    def __init__(self, signal_name: str, step: int, saved: list[Path]):
+        self.signal_name, self.step, self.saved = signal_name, step, saved
+        self.exit_code = 128 + int(getattr(signal, signal_name))
+        super().__init__(f"{signal_name}: stopped after step {step}")
+
+
+class GracefulStop(pl.Callback):
+    """Stop after the current step on SIGTERM or SIGINT and save the checkpoints to resume from."""
+
+    def __init__(self, lightning_ckpt: Path, save_nlpf: Callable[[Path, int], None], nlpf_last: Path):
+        self.lightning_ckpt, self.save_nlpf, self.nlpf_last = Path(lightning_ckpt), save_nlpf, Path(nlpf_last)
+        self.signal_name: str | None = None
+        self.saved: list[Path] = []
+        self._previous_sigint = None
+        self._trainer = None
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        import threading
+
+        if stage == "fit" and threading.current_thread() is threading.main_thread():
+            self._trainer = trainer
+            self._previous_sigint = signal.signal(signal.SIGINT, self._on_sigint)
+
+    def teardown(self, trainer, pl_module, stage: str) -> None:
+        if self._previous_sigint is not None:
+            signal.signal(signal.SIGINT, self._previous_sigint)
+            self._previous_sigint = None
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self.signal_name is not None:
+            raise KeyboardInterrupt  # a second Ctrl+C: stop now, without a checkpoint
+        self.signal_name = "SIGINT"
+        # the loops check this flag after every step (SIGTERM sets it through Lightning's handler)
+        self._trainer._signal_connector.received_sigterm = True
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if not isinstance(exception, SIGTERMException):
+            return  # errors (a NaN loss, a bad batch) never overwrite the last good checkpoint
+        self.signal_name = self.signal_name or "SIGTERM"
+        trainer.save_checkpoint(str(self.lightning_ckpt))
+        self.saved = [self.lightning_ckpt]
+        if trainer.is_global_zero:
+            self.save_nlpf(self.nlpf_last, trainer.global_step)
+            self.saved.append(self.nlpf_last)
+
+    def preempted(self, trainer) -> Preempted:
+        return Preempted(self.signal_name or "SIGTERM", trainer.global_step, self.saved)
+
+
+def discard_unstarted_run(run_dir: Path) -> None:
+    """After a failure before the first training step: remove what the run wrote (frozen config, empty logs),
+    so a mistake leaves no half-made run directory behind. Only these files, never anything else there;
+    a directory holding checkpoints (a resumed run) is kept as it is."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or (run_dir / "metrics.json").exists() \
+            or any(p.is_file() for p in (run_dir / "checkpoints").rglob("*")):
+        return
+    ours = [run_dir / "resolved.yaml", run_dir / "logs" / "metrics.csv", run_dir / "logs" / "hparams.yaml",
+            run_dir / "tensorboard" / "hparams.yaml", *(run_dir / "tensorboard").glob("events.out.tfevents.*")]
+    for path in ours:
+        if path.is_file():
+            path.unlink()
+    for directory in (run_dir / "logs", run_dir / "tensorboard", run_dir / "checkpoints" / "lightning",
+                      run_dir / "checkpoints", run_dir):
+        if directory.is_dir() and not any(directory.iterdir()):
+            directory.rmdir()

@@ -1,0 +1,156 @@
+"""Crash safety of `nlpf train`: SIGKILL then resume=auto gives the losses of an uninterrupted run; SIGTERM and
+SIGINT save a checkpoint and exit 128 + signal; a NaN loss stops the run with its step unless on_nan=skip.
+
+Every run is a subprocess with one thread, so the uninterrupted and the resumed runs compute bit for bit alike.
+"""
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+# dropout on, so the resumed run must also restore the random states to match
+# (steps of ~0.1 s leave time to signal a run between its first checkpoint and its end)
+RUN = ["max_length=64", "batch_size=4", "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1",
+       "trainer.max_epochs=-1", "trainer.max_steps=36", "trainer.checkpoint_every_n_steps=5",
+       "model.resid_pdrop=0.1", "model.attn_pdrop=0.1", "model.embd_pdrop=0.1", "model.n_layer=2",
+       "model.n_embd=256", "trainer.limit_val_batches=2"]  # tiny_corpus: 14 steps an epoch, so 2 epoch ends
+FIRST_CKPT = Path("checkpoints") / "lightning" / "last.ckpt"
+
+
+@pytest.fixture(autouse=True)
+def _cwd(tmp_path, monkeypatch, tmp_path_factory):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NLPF_CACHE", str(tmp_path_factory.getbasetemp() / "nlpf_cache"))
+    for key in ("NLPF_RUN_DIR", "NLPF_RESUME_CKPT"):
+        monkeypatch.delenv(key, raising=False)
+
+
+def nlpf(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "framework.cli", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 240) -> tuple[int, str]:
+    out, _ = proc.communicate(timeout=timeout)
+    return proc.returncode, out
+
+
+def losses(run: Path) -> dict[int, float]:
+    """step -> train loss; a resumed run appends to the log, so a repeated step keeps its last value."""
+    out = {}
+    with open(run / "logs" / "metrics.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            if row.get("train/loss"):
+                out[int(row["step"])] = float(row["train/loss"])
+    return out
+
+
+def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.time() + timeout
+    while not path.is_file():
+        assert proc.poll() is None, f"the run ended before writing {path}: {proc.communicate()[0][-3000:]}"
+        assert time.time() < deadline, f"no {path} after {timeout} s"
+        time.sleep(0.05)
+
+
+def saved_step(ckpt: Path) -> int:
+    return int(torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"])
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict[int, float]:
+    """The losses of the uninterrupted run."""
+    root = tmp_path_factory.mktemp("reference")
+    env_cache = str(tmp_path_factory.getbasetemp() / "nlpf_cache")
+    os.environ["NLPF_CACHE"] = env_cache
+    try:
+        code, out = finish(nlpf("train", f"run_dir={root / 'run'}", *RUN))
+    finally:
+        os.environ.pop("NLPF_CACHE", None)
+    assert code == 0, out[-3000:]
+    ref = losses(root / "run")
+    assert sorted(ref) == list(range(36)), sorted(ref)
+    return ref
+
+
+def test_sigkill_then_resume_auto_matches_the_uninterrupted_run(tmp_path, reference):
+    args = ["train", "experiment_name=crash", *RUN]
+    proc = nlpf(*args)
+    ckpt_glob = "runs/crash/*/checkpoints/lightning/last.ckpt"
+    deadline = time.time() + 180
+    while not list(tmp_path.glob(ckpt_glob)):
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        assert time.time() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    ckpt = list(tmp_path.glob(ckpt_glob))[0]
+    run = ckpt.parents[2]
+    step = saved_step(ckpt)
+    assert 0 < step < 36 and not (run / "metrics.json").exists()
+    assert not list(ckpt.parent.glob(".*.tmp")), "a temporary checkpoint file was left behind"
+
+    code, out = finish(nlpf(*args, "resume=auto"))
+    assert code == 0, out[-3000:]
+    assert f"resuming {run.resolve()}" in out
+    assert len(list((tmp_path / "runs" / "crash").iterdir())) == 1  # continued in the same directory
+    resumed = losses(run)
+    after = [s for s in range(step, 36)]
+    assert [resumed[s] for s in after] == pytest.approx([reference[s] for s in after], abs=1e-6, rel=0)
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly_then_resumes(tmp_path, reference):
+    run = tmp_path / "run"
+    proc = nlpf("train", f"run_dir={run}", *RUN)
+    wait_for(run / FIRST_CKPT, proc)  # in the training loop, at step 5 of 36
+    proc.send_signal(signal.SIGTERM)
+    code, out = finish(proc)
+    assert code == 128 + signal.SIGTERM, out[-3000:]
+    assert "Traceback" not in out
+    assert "stopped by SIGTERM after step" in out and "resume=auto" in out
+    step = saved_step(run / FIRST_CKPT)
+    assert 5 <= step < 36
+    assert f'"step": {step}' in (run / "checkpoints" / "last" / "meta.json").read_text()
+    assert (run / "checkpoints" / "last" / "model.safetensors").is_file()
+    assert not (run / "metrics.json").exists()
+
+    code, out = finish(nlpf("train", f"run_dir={run}", *RUN, "resume=auto"))
+    assert code == 0, out[-3000:]
+    resumed = losses(run)
+    after = list(range(step, 36))
+    assert [resumed[s] for s in after] == pytest.approx([reference[s] for s in after], abs=1e-6, rel=0)
+
+
+def test_sigint_stops_after_the_step_with_a_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    proc = nlpf("train", f"run_dir={run}", *RUN, "trainer.max_steps=100000")
+    wait_for(run / FIRST_CKPT, proc)
+    proc.send_signal(signal.SIGINT)
+    code, out = finish(proc)
+    assert code == 128 + signal.SIGINT, out[-3000:]
+    assert "Traceback" not in out and "stopped by SIGINT" in out
+    assert saved_step(run / FIRST_CKPT) >= 5
+    assert (run / "checkpoints" / "last" / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("on_nan", ["stop", "skip"])
+def test_nan_loss_stops_with_the_step_unless_skipped(tmp_path, on_nan):
+    run = tmp_path / "run"
+    code, out = finish(nlpf("train", f"run_dir={run}", "max_length=32", "batch_size=4", "trainer.max_steps=6",
+                            "trainer.enable_progress_bar=false", "optim.lr=1e30", "optim.scheduler=constant",
+                            "model.n_layer=1", f"trainer.on_nan={on_nan}", "data.max_examples=40"))
+    assert "Traceback" not in out
+    if on_nan == "stop":
+        assert code == 2, out[-3000:]
+        assert "the training loss became nan at step" in out and "hint:" in out and "on_nan=skip" in out
+        assert not (run / "checkpoints" / "last").exists()  # no checkpoint of broken weights
+    else:
+        assert code == 0, out[-3000:]
+        assert "non-finite loss at step" in out
