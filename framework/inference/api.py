@@ -74,11 +74,6 @@ class InferenceMixin:
         value = self.config.get("max_length") if hasattr(self.config, "get") else None
         return int(value) if value else 512
 
-    @property
-    def uses_token_types(self) -> bool:
-        tok = self.tokenizer
-        return getattr(tok, "template", None) == "cls_sep"
-
     def _source_config(self) -> dict:
         """The Hugging Face config an imported checkpoint came from (for token ids when it has no tokenizer)."""
         import json

@@ -169,9 +169,9 @@ class Predictor:
             rows = [encoded[i] for i in batch]
             ids, mask = _pad([r["ids"] for r in rows], self.pad_id, self.p.device)
             kwargs = {}
-            if self.task == "qa" or "type_ids" in rows[0] and self.p.uses_token_types:
+            if any(any(r.get("type_ids") or ()) for r in rows):  # pairs; all-zero segments are the default
                 kwargs["token_type_ids"], _ = _pad([r["type_ids"] for r in rows], 0, self.p.device)
-            logits = self.p.model(input_ids=ids, attention_mask=mask, **kwargs).logits.float()
+            logits = self.p.model(input_ids=ids, attention_mask=mask, **kwargs).logits.float().cpu()
             for j, i in enumerate(batch):
                 outputs[i] = self._decode(records[i], encoded[i], logits[j], len(encoded[i]["ids"]))
         return outputs  # type: ignore[return-value]

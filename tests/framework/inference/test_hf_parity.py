@@ -133,3 +133,28 @@ def test_gpt2_beam_sampling_matches_transformers_with_the_same_seed(gpt2, option
                            eos_token_id=EOS, pad_token_id=EOS, **options)[0, len(PROMPTS[1]):].tolist()
     ours = pipe.generate_tokens(ids, do_sample=True, seed=5, max_new_tokens=10, eos_token_id=EOS, **options)
     assert ours[0][0].token_ids == _trim(expected, EOS, EOS)
+
+
+def test_bert_classifier_predictions_match_transformers(tmp_path):
+    """Tokenizer and model imported together: predict() gives the probabilities transformers gives,
+    for single texts and pairs (segment ids) alike."""
+    words = ["good", "bad", "movie", "the", "was", "not", "at", "all", "plot", "actors"]
+    (tmp_path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    tok = transformers.BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"))
+    cfg = transformers.BertConfig(vocab_size=15, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                  intermediate_size=64, num_labels=2, id2label={0: "neg", 1: "pos"},
+                                  label2id={"neg": 0, "pos": 1})
+    torch.manual_seed(0)
+    hf = _spread(transformers.BertForSequenceClassification(cfg), 3)
+    hf.save_pretrained(tmp_path / "hf")
+    tok.save_pretrained(tmp_path / "hf")
+    import_hf(tmp_path / "hf", tmp_path / "nlpf")
+    pipe = framework.load(tmp_path / "nlpf")
+    texts = ["the movie was good", "bad", "not good at all the plot was bad"]
+    pairs = ["actors", "the plot", "good"]
+    ours = pipe.predict([{"text": t, "text_pair": p} for t, p in zip(texts, pairs)] + texts, batch_size=2)
+    with torch.no_grad():
+        expected = torch.cat([hf(**tok(texts, pairs, padding=True, return_tensors="pt")).logits.softmax(-1),
+                              hf(**tok(texts, padding=True, return_tensors="pt")).logits.softmax(-1)])
+    for row, probs in zip(ours, expected.tolist()):
+        assert [row["probabilities"]["neg"], row["probabilities"]["pos"]] == pytest.approx(probs, abs=1e-5)
