@@ -188,10 +188,23 @@ class InferenceMixin:
             eos = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
+        self._check_positions(input_ids.shape[1], o.max_new_tokens)
         self.model.eval()
         return generate_ids(self.model, input_ids.to(self.device), attention_mask.to(self.device), o,
                             eos, self.kind == "encoder-decoder", self._decoder_start_id(),
                             on_token=on_token, stop_check=stop_check, with_scores=with_scores)
+
+    def _check_positions(self, prompt_length: int, max_new_tokens: int) -> None:
+        """A decoder with learned positions cannot generate past its position table."""
+        from framework.config import position_limit
+
+        model_node = self.config.get("model") if hasattr(self.config, "get") else None
+        found = position_limit(model_node) if self.kind == "decoder" and model_node is not None else None
+        if found and prompt_length + max_new_tokens > found[1]:
+            key, limit = found
+            raise NlpfError(f"the prompt ({prompt_length} tokens) plus max_new_tokens={max_new_tokens} is longer than "
+                            f"the model's position table (model.{key}={limit})",
+                            hint=f"set max_new_tokens to at most {max(limit - prompt_length, 0)} or shorten the prompt")
 
     def generate(self, prompts: str | Sequence[str], batch_size: int = 8, details: bool = False,
                  on_text: Optional[Callable[[str], None]] = None, **options) -> Any:

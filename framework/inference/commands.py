@@ -43,9 +43,15 @@ def output_stream(path: Optional[str]) -> Iterator[TextIO]:
 
 
 def _parse(schema, args: list[str]):
-    """parse_into, with `key=-` (stdin/stdout) kept as the string '-' rather than YAML's list item."""
-    fixed = [f"{a[:-2]}='-'" if a.endswith("=-") else a for a in args]
-    return parse_into(schema, fixed)
+    """parse_into; `key=-` (stdin/stdout) means the string '-', which a YAML parser would read as a list."""
+    from framework.errors import ConfigError
+
+    try:
+        return parse_into(schema, args)
+    except ConfigError:
+        if not any(a.endswith("=-") for a in args):
+            raise
+        return parse_into(schema, [f"{a[:-2]}='-'" if a.endswith("=-") else a for a in args])
 
 
 def _load(args):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 import sys
 from itertools import islice
@@ -163,28 +164,28 @@ class Predictor:
 
     @torch.inference_mode()
     def _run_block(self, records: list[dict], first_number: int) -> list[dict]:
+        # each record becomes one or more windows (long QA contexts); windows are batched by length
         encoded = [self._encode(r, first_number + i + 1) for i, r in enumerate(records)]
-        outputs: list[Optional[dict]] = [None] * len(records)
-        for batch in by_length([len(e["ids"]) for e in encoded], self.batch_size):
-            rows = [encoded[i] for i in batch]
+        windows = [(i, w) for i, enc in enumerate(encoded) for w in (enc["windows"] if "windows" in enc else [enc])]
+        logits_of: list[list[torch.Tensor]] = [[] for _ in records]
+        for batch in by_length([len(w["ids"]) for _, w in windows], self.batch_size):
+            rows = [windows[k][1] for k in batch]
             ids, mask = _pad([r["ids"] for r in rows], self.pad_id, self.p.device)
             kwargs = {}
             if any(any(r.get("type_ids") or ()) for r in rows):  # pairs; all-zero segments are the default
                 kwargs["token_type_ids"], _ = _pad([r["type_ids"] for r in rows], 0, self.p.device)
             logits = self.p.model(input_ids=ids, attention_mask=mask, **kwargs).logits.float().cpu()
-            for j, i in enumerate(batch):
-                outputs[i] = self._decode(records[i], encoded[i], logits[j], len(encoded[i]["ids"]))
-        return outputs  # type: ignore[return-value]
+            for j, k in enumerate(batch):
+                logits_of[windows[k][0]].append((windows[k][1], logits[j]))
+        return [self._decode(records[i], encoded[i], logits_of[i]) for i in range(len(records))]
 
     def _encode(self, record: dict, number: int) -> dict:
         tok, f = self.p.tokenizer, self.fields
         if self.task == "qa":
             question = str(_field(record, f["question"], number, ["question_field"]))
             context = str(_field(record, f["context"], number, ["context_field"]))
-            enc = tok.encode_batch([question], pair=[context], with_offsets=True, max_length=self.max_length,
-                                   truncation="only_second")[0]
-            return {"ids": enc.ids, "type_ids": enc.type_ids, "offsets": enc.offsets, "seq": enc.sequence_ids,
-                    "context": context}
+            enc = tok.encode_batch([question], pair=[context], with_offsets=True)[0]
+            return {"windows": self._windows(enc), "context": context}
         if self.task == "token_classification":
             if "tokens" in record and f["text"] not in record:
                 words_in = [str(w) for w in record["tokens"]]
@@ -203,8 +204,35 @@ class Predictor:
         enc = tok.encode_batch([text], pair=[str(pair)] if pair is not None else None, max_length=self.max_length)[0]
         return {"ids": enc.ids, "type_ids": enc.type_ids}
 
-    def _decode(self, record: dict, enc: dict, logits: torch.Tensor, length: int) -> dict:
+    def _windows(self, enc) -> list[dict]:
+        """Split a long context into overlapping windows that each fit max_length with the question,
+        like the `doc_stride` of `transformers`' QA pipeline (overlap: half a window, at most 128)."""
+        seq = enc.sequence_ids
+        context = [i for i, s in enumerate(seq) if s == 1]
+        if len(enc.ids) <= self.max_length or not context:
+            return [{"ids": enc.ids, "type_ids": enc.type_ids, "offsets": enc.offsets, "seq": seq}]
+        first, last = context[0], context[-1] + 1
+        room = self.max_length - first - (len(enc.ids) - last)
+        if room < 1:
+            raise NlpfError(f"the question alone is longer than max_length={self.max_length} tokens",
+                            hint="shorten the question or raise max_length=")
+        step = max(room - min(128, room // 2), 1)
+        out = []
+        for start in range(first, last, step):
+            stop = min(start + room, last)
+            keep = list(range(first)) + list(range(start, stop)) + list(range(last, len(enc.ids)))
+            out.append({k: [v[i] for i in keep] for k, v in
+                        (("ids", enc.ids), ("type_ids", enc.type_ids), ("offsets", enc.offsets), ("seq", seq))})
+            if stop == last:
+                break
+        return out
+
+    def _decode(self, record: dict, enc: dict, window_logits: list) -> dict:
         out = {"id": record["id"]} if "id" in record else {}
+        if self.task == "qa":
+            return self._answer(out, enc["context"], window_logits)
+        (_, logits), = window_logits
+        length = len(enc["ids"])
         if self.task == "classification":
             probs = logits.softmax(-1)
             top = torch.topk(probs, min(self.top_k, probs.shape[-1]))
@@ -230,25 +258,27 @@ class Predictor:
             out["tags"] = tags
             out["entities"] = entity_spans(words, tags, scores, enc["text"])
             return out
-        return self._answer(out, enc, logits[:length])
+        raise AssertionError(self.task)
 
-    def _answer(self, out: dict, enc: dict, logits: torch.Tensor) -> dict:
-        context_positions = [i for i, s in enumerate(enc["seq"]) if s == 1]
-        if not context_positions:
-            out.update(answer="", start=0, end=0, score=0.0)
-            return out
-        idx = torch.tensor(context_positions)
-        start_logp = logits[idx, 0].log_softmax(-1)
-        end_logp = logits[idx, 1].log_softmax(-1)
-        pair = start_logp[:, None] + end_logp[None, :]
-        n = len(context_positions)
-        allowed = torch.ones(n, n, dtype=torch.bool).triu() & ~torch.ones(n, n, dtype=torch.bool).triu(self.max_answer_length)
-        pair = pair.masked_fill(~allowed, float("-inf"))
-        best = int(pair.flatten().argmax())
-        s, e = divmod(best, n)
-        start = enc["offsets"][context_positions[s]][0]
-        end = enc["offsets"][context_positions[e]][1]
-        out.update(answer=enc["context"][start:end], start=start, end=end, score=float(pair[s, e].exp()))
+    def _answer(self, out: dict, context: str, window_logits: list) -> dict:
+        """The best span over all windows: start/end log-softmax over each window's context tokens,
+        end >= start, at most max_answer_length tokens."""
+        best = (float("-inf"), 0, 0)
+        for window, logits in window_logits:
+            positions = [i for i, s in enumerate(window["seq"]) if s == 1]
+            if not positions:
+                continue
+            idx = torch.tensor(positions)
+            pair = logits[idx, 0].log_softmax(-1)[:, None] + logits[idx, 1].log_softmax(-1)[None, :]
+            n = len(positions)
+            ones = torch.ones(n, n, dtype=torch.bool)
+            pair = pair.masked_fill(~(ones.triu() & ~ones.triu(self.max_answer_length)), float("-inf"))
+            flat = int(pair.flatten().argmax())
+            s, e = divmod(flat, n)
+            if float(pair[s, e]) > best[0]:
+                best = (float(pair[s, e]), window["offsets"][positions[s]][0], window["offsets"][positions[e]][1])
+        score, start, end = best
+        out.update(answer=context[start:end], start=start, end=end, score=math.exp(score) if score > float("-inf") else 0.0)
         return out
 
 

@@ -126,3 +126,38 @@ def test_predict_streams_lazily(classifier):
 def test_predict_refuses_a_language_model(gpt):
     with pytest.raises(NlpfError, match="generate"):
         gpt.predict(["hello"])
+
+
+class _PointAtByte(torch.nn.Module):
+    """A QA model that puts start and end on every occurrence of one token id (enough to check windows)."""
+
+    kind = "encoder"
+
+    def __init__(self, target: int):
+        super().__init__()
+        self.target = target
+        self.anchor = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, **_):
+        hit = (input_ids == self.target).float() * 10.0 + self.anchor
+        return type("Out", (), {"logits": torch.stack([hit, hit], dim=-1)})()
+
+
+def test_long_qa_contexts_are_split_into_windows(reader):
+    from tests.framework.inference.conftest import Loaded
+
+    tok = reader.tokenizer
+    target = tok.encode("Z", add_special_tokens=False)[0]
+    context = "a" * 150 + " Z " + "b" * 60
+    pointing = Loaded(_PointAtByte(target), tok, reader.config)
+    out = pointing.predict([{"question": "where?", "context": context}], max_length=40)[0]
+    assert (out["answer"], out["start"]) == ("Z", context.index("Z"))
+    # windows: each fits max_length and together they cover every context token
+    from framework.inference.predict import Predictor
+
+    predictor = Predictor(reader, "qa", max_length=40)
+    enc = tok.encode_batch(["where?"], pair=[context], with_offsets=True)[0]
+    windows = predictor._windows(enc)
+    assert len(windows) > 1 and all(len(w["ids"]) <= 40 for w in windows)
+    covered = {tuple(o) for w in windows for o, s in zip(w["offsets"], w["seq"]) if s == 1}
+    assert covered == {tuple(o) for o, s in zip(enc.offsets, enc.sequence_ids) if s == 1}
