@@ -29,7 +29,7 @@ def build_objective(cfg, tokenizer):
     return registries().objective.get(cfg.objective.name).build_fn()(cfg.objective, tokenizer)
 
 
-def checkpoint_dir(path: str | Path) -> Path:
+def checkpoint_dir(path: str | Path, key: str = "init_from") -> Path:
     """A checkpoint directory from a checkpoint, a run directory (its best, else last) or a packaged name."""
     text = str(path)
     if text.startswith("hf-packaged:"):
@@ -40,7 +40,11 @@ def checkpoint_dir(path: str | Path) -> Path:
     for candidate in (p, p / "checkpoints" / "best", p / "checkpoints" / "last"):
         if (candidate / "model.safetensors").is_file():
             return candidate
-    raise NlpfError(f"init_from='{path}' holds no nlpf checkpoint",
+    if not p.exists():
+        raise NlpfError(f"{key}='{path}': no such directory", hint="check the path (a checkpoint or run directory)")
+    raise NlpfError(f"{key}='{path}' holds no nlpf checkpoint"
+                    + (" (it is a Hugging Face model: run `nlpf import hf SRC OUT` first)"
+                       if (p / "config.json").is_file() else ""),
                     hint="pass a checkpoint directory (model.safetensors, config.yaml), a run directory, "
                     "or hf-packaged:minilm")
 
@@ -124,7 +128,7 @@ def build_run(cfg: DictConfig, verbose: bool = True) -> Run:
     tokenizer = build_tokenizer_for(cfg, source, init_dir)
     objective = build_objective(cfg, tokenizer)
     datasets = build_datasets(cfg.data, tokenizer, objective.task, int(cfg.max_length), seed=int(cfg.seed),
-                              source=source)
+                              source=source, labels=list(cfg.labels) if cfg.get("labels") else None)
     labels = list(cfg.get("labels") or getattr(datasets.get("train"), "label_names", None) or [])
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     cfg.labels = labels or None
