@@ -94,6 +94,22 @@ def expand_sweeps(overrides: Sequence[str]) -> list[list[str]]:
     return [list(job) for job in itertools.product(*choices)]
 
 
+def describe_os_error(err: OSError) -> tuple[str, str]:
+    """(message, hint) for an operating-system error, naming the file."""
+    import errno
+
+    where = f" '{err.filename}'" if err.filename else ""
+    if err.errno == errno.ENOSPC:
+        return (f"no space left on the device while writing{where}",
+                "free disk space or write somewhere else (run_dir=PATH, out=PATH or output=PATH)")
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (f"permission denied on{where} ({err.strerror})",
+                "choose a writable location or fix the permissions")
+    if err.errno == errno.ENOENT:
+        return f"no such file or directory:{where}", "check the path"
+    return f"{err.strerror or type(err).__name__}{':' + where if where else ''}", "run again with --debug for details"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = os.environ.get("HYDRA_FULL_ERROR") == "1"
@@ -142,6 +158,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as err:  # a full disk, a read-only or missing path: say which file and what to do
+        if debug:
+            raise
+        message, hint = describe_os_error(err)
+        print(f"error: {message}", file=sys.stderr)
+        print(f"  hint: {hint}", file=sys.stderr)
+        return 1
     except Exception as err:  # noqa: BLE001 - the last line of defence against tracebacks
         if debug:
             raise

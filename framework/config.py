@@ -141,7 +141,7 @@ def _merge_schema(schema: Any, node: Any, where: str) -> DictConfig:
         names = [f.name for f in dataclasses.fields(schema)] if dataclasses.is_dataclass(schema) else []
         raise ConfigError(
             f"unknown config key '{full}'." + did_you_mean(key, names),
-            hint=f"valid keys under '{where}': {', '.join(names)}",
+            hint=(f"valid {where}s: " if where == "argument" else f"valid keys under '{where}': ") + ", ".join(names),
         ) from None
     except ValidationError as err:
         full = _full_key(where, err.full_key) if err.full_key else where
@@ -156,7 +156,7 @@ def _merge_schema(schema: Any, node: Any, where: str) -> DictConfig:
 
 def _full_key(where: str, key: str) -> str:
     """'model.n_layer'; top-level keys (where='config') stay bare, as the user typed them."""
-    return key if where == "config" else f"{where}.{key}"
+    return key if where in ("config", "argument") else f"{where}.{key}"
 
 
 def _field_type(err: ValidationError) -> str:
@@ -231,14 +231,24 @@ def check_pairing(cfg: DictConfig) -> None:
             )
 
 
-def check_max_length(cfg: DictConfig) -> None:
-    """max_length fits the model's position table (architecture configs name it in `positions_field`)."""
+def position_limit(model_node: Any) -> tuple[str, int] | None:
+    """(key, size) of the model's position table, when its architecture config names one in the class
+    attribute `positions_field` (learned absolute positions); None for relative positions."""
     from framework.plugins import registries
 
-    schema = registries().architecture.get(cfg.model.name).config
+    schema = registries().architecture.get(str(model_node.name)).config
     key = getattr(schema, "positions_field", None)
-    limit = cfg.model.get(key) if key else None
-    if isinstance(limit, int) and cfg.get("max_length") is not None and int(cfg.max_length) > limit:
+    limit = model_node.get(key) if key else None
+    return (key, int(limit)) if isinstance(limit, int) else None
+
+
+def check_max_length(cfg: DictConfig) -> None:
+    """max_length fits the model's position table."""
+    found = position_limit(cfg.model)
+    if found is None:
+        return
+    key, limit = found
+    if cfg.get("max_length") is not None and int(cfg.max_length) > limit:
         raise ConfigError(
             f"max_length={cfg.max_length} is longer than the position table of the model (model.{key}={limit}).",
             hint=f"set max_length to at most {limit}, or train a model with a larger model.{key}")
@@ -281,15 +291,44 @@ def load(overrides: Sequence[str] = (), components: Sequence[str] = tuple(COMPON
     return validate(compose(overrides), components)
 
 
+def _text_fields(schema: type) -> set[str]:
+    """Fields typed str or Optional[str]: their command-line values are taken verbatim, not parsed as YAML."""
+    import typing
+
+    if not dataclasses.is_dataclass(schema):
+        return set()
+    try:
+        hints = typing.get_type_hints(schema)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: fall back to YAML parsing
+        return set()
+    return {name for name, hint in hints.items() if hint is str or hint == typing.Optional[str]}
+
+
 def parse_into(schema: type, overrides: Sequence[str], where: str = "argument") -> Any:
-    """Parse `key=value` arguments (no config tree) into a dataclass, with the same error messages."""
-    dotlist = []
+    """Parse `key=value` arguments (no config tree) into a dataclass, with the same error messages.
+
+    Text fields keep their value as typed (`prompt=Translate: hello` stays a string), except `null`."""
+    dotlist, verbatim = [], {}
+    text = _text_fields(schema)
     for o in overrides:
         if "=" not in o:
             raise ConfigError(f"cannot parse {where} '{o}'", hint="arguments look like key=value")
-        dotlist.append(o)
+        key, _, value = o.partition("=")
+        if key in text and value not in ("null", "~"):
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":  # quoted on purpose: unquote
+                import yaml
+
+                try:
+                    value = str(yaml.safe_load(value))
+                except yaml.YAMLError:  # 'a' and 'b': not one quoted scalar, keep it as typed
+                    pass
+            verbatim[key] = value.replace("${", "\\${")  # no interpolation inside user text
+        else:
+            dotlist.append(o)
     try:
         node = OmegaConf.from_dotlist(dotlist)
+        for key, value in verbatim.items():
+            node[key] = value
     except OmegaConfBaseException as err:
         raise ConfigError(f"cannot parse {where}s: {err}") from None
     merged = _merge_schema(schema, node, where)
@@ -299,11 +338,17 @@ def parse_into(schema: type, overrides: Sequence[str], where: str = "argument") 
 def freeze(cfg: DictConfig, run_dir: str | os.PathLike) -> Path:
     """Write the resolved config as plain YAML (atomically) into the run directory."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     target = run_dir / RESOLVED_NAME
     tmp = target.with_suffix(".yaml.tmp")
-    tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    os.replace(tmp, target)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        os.replace(tmp, target)
+    except OSError as err:
+        if tmp.is_file():
+            tmp.unlink()
+        raise ConfigError(f"cannot write the run directory '{run_dir}': {err.strerror}",
+                          hint="choose a writable run_dir=PATH (or free disk space)") from None
     return target
 
 

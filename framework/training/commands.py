@@ -179,7 +179,7 @@ def evaluate(args: list[str], ctx) -> int:
     from framework.training.module import TrainModule
 
     own, overrides = _parse_evaluate(args)
-    directory = checkpoint_dir(own["ckpt"])
+    directory = checkpoint_dir(own["ckpt"], key="ckpt")
     model, cfg = load_checkpoint(directory)
     tokenizer = load_tokenizer(directory / "tokenizer")
     if any(o.startswith("data=") for o in overrides):  # another data set than the one it was trained on

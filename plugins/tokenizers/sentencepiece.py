@@ -39,7 +39,12 @@ class SentencePieceTokenizer(Tokenizer):
             raise NlpfError(f"tokenizer.model_file '{model_file}' does not exist",
                             hint="point it at a sentencepiece .model file, or set it to null to train one")
         self.cfg = cfg
-        self.sp = spm.SentencePieceProcessor(model_file=str(self.model_file))
+        try:
+            self.sp = spm.SentencePieceProcessor(model_file=str(self.model_file))
+        except (RuntimeError, OSError) as err:  # not a sentencepiece model (a text file, a truncated download)
+            raise NlpfError(f"tokenizer.model_file '{model_file}' is not a valid sentencepiece model: "
+                            f"{str(err).splitlines()[0]}",
+                            hint="point it at a .model file written by sentencepiece, or set it to null to train one") from None
         self.template = cfg.template
         self.num_threads = max(1, int(cfg.num_threads))
         self.vocab_size = self.sp.get_piece_size()
