@@ -66,6 +66,9 @@ def resolve_options(options: GenerationOptions | None = None, **overrides) -> Ge
         (o.num_beams >= 1, "num_beams", "at least 1"),
         (o.num_return_sequences >= 1, "num_return_sequences", "at least 1"),
     ]
+    if isinstance(o.early_stopping, str) and o.early_stopping.lower() in ("true", "false"):
+        o = replace(o, early_stopping=o.early_stopping.lower() == "true")
+    checks.append((o.early_stopping in (True, False, "never"), "early_stopping", "true, false or never"))
     for ok, key, what in checks:
         if not ok:
             raise NlpfError(f"invalid value {getattr(o, key)!r} for '{key}': must be {what}", hint=f"set {key}=...")
@@ -392,7 +395,7 @@ def beam_search(runner, input_ids, attention_mask, o: GenerationOptions, eos_ids
         # candidates among the top `beams` that ended join the finished pool if they beat it
         just_done = ends & top_mask[None, :]
         final_scores = cand_scores / ((cur_len + 1 - prompt_length) ** o.length_penalty)
-        pool_full = is_done.all(dim=1, keepdim=True) & o.early_stopping
+        pool_full = is_done.all(dim=1, keepdim=True) & (o.early_stopping is True)
         final_scores = final_scores + (pool_full | ~can_improve).float() * NEG_INF + (~just_done).float() * NEG_INF
         merged_scores = torch.cat([done_scores, final_scores], dim=1)
         best = torch.topk(merged_scores, beams, dim=1).indices
@@ -402,11 +405,13 @@ def beam_search(runner, input_ids, attention_mask, o: GenerationOptions, eos_ids
         done_eos = gather(torch.cat([done_eos, ends_eos], dim=1), best)
         is_done = gather(torch.cat([is_done, just_done], dim=1), best)
 
-        # the early-stop heuristic of `transformers` (early_stopping=False: judge at the current length)
-        best_running = running_scores[:, :1] / ((cur_len + 1 - prompt_length) ** o.length_penalty)
+        # the early-stop heuristic of `transformers`: can the best running beam still beat the worst
+        # finished one, judged at its current length (or at the longest, for "never" with a positive penalty)
+        hypothetical = max_new if o.early_stopping == "never" and o.length_penalty > 0 else cur_len + 1 - prompt_length
+        best_running = running_scores[:, :1] / (hypothetical ** o.length_penalty)
         worst_done = torch.where(is_done, done_scores.min(dim=1, keepdim=True).values, NEG_INF)
         can_improve = can_improve & (best_running > worst_done).any(dim=-1, keepdim=True)
-        if not bool(can_improve.any()) or (o.early_stopping and bool(is_done.all())) or step + 1 == max_new:
+        if not bool(can_improve.any()) or (o.early_stopping is True and bool(is_done.all())) or step + 1 == max_new:
             break
         if bool(ends.all()):
             break

@@ -25,7 +25,9 @@ class GenerationOptions:
     repetition_penalty: float = 1.0  # 1.0: off
     num_beams: int = 1
     length_penalty: float = 1.0  # beam score = log-prob / length ** length_penalty
-    early_stopping: bool = False  # beam: stop as soon as num_beams hypotheses are finished
+    # beam: true stops as soon as num_beams hypotheses are finished; false stops when the best running
+    # beam cannot beat them at its current length; "never" only when it cannot at any length
+    early_stopping: Any = False
     num_return_sequences: int = 1
     stop: Any = field(default_factory=list)  # a stop string or a list of them; the text is cut before them
     seed: Optional[int] = None

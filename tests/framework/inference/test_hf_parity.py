@@ -18,6 +18,7 @@ OPTIONS = [
     dict(num_beams=4, length_penalty=2.0, num_return_sequences=2),
     dict(repetition_penalty=1.4),
     dict(num_beams=2, repetition_penalty=1.2, min_new_tokens=4),
+    dict(num_beams=3, length_penalty=1.5, early_stopping="never", num_return_sequences=2),
 ]
 
 
