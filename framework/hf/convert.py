@@ -24,8 +24,10 @@ BY_ARCH_NAME = {"bert": bert, "gpt": gpt2, "t5": t5}  # our architecture name ->
 def _read_hf_config(src: Path) -> dict:
     path = src / "config.json"
     if not path.is_file():
+        already = (src / "config.yaml").is_file() and (src / "model.safetensors").is_file()
         raise NlpfError(f"'{src}' is not a Hugging Face checkpoint directory: no config.json",
-                        hint="pass the directory written by `save_pretrained` (config.json + model.safetensors)")
+                        hint="it is already an nlpf checkpoint: use it directly (framework.load, init_from=)" if already
+                        else "pass the directory written by `save_pretrained` (config.json + model.safetensors)")
     try:
         return json.loads(path.read_text())
     except ValueError as err:
