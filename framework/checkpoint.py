@@ -185,3 +185,14 @@ def load_checkpoint(directory, map_location: str | torch.device = "cpu"):
     load_state(model, read_weights(directory / WEIGHTS), str(directory / WEIGHTS))
     model.to(map_location)
     return model, cfg
+
+
+def check_vocabulary(cfg, tokenizer, directory) -> None:
+    """The tokenizer must not produce ids past the model's embedding table (a tokenizer/ from another model)."""
+    size = cfg.model.get("vocab_size") if cfg.get("model") is not None else None
+    tok_size = getattr(tokenizer, "vocab_size", None)
+    if isinstance(size, int) and isinstance(tok_size, int) and tok_size > size:
+        raise NlpfError(f"the tokenizer in '{Path(directory) / TOKENIZER_DIR}' has {tok_size} tokens but the model in "
+                        f"'{directory}' only {size} (model.vocab_size)",
+                        hint="the tokenizer/ directory belongs to another model; save the checkpoint again with its "
+                        "own tokenizer")

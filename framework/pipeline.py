@@ -37,9 +37,12 @@ def _load_tokenizer(directory: Path):
 
 def load_pipeline(path, device: str | torch.device = "cpu") -> Pipeline:
     """Load a checkpoint directory written by `nlpf train` or `nlpf import hf`."""
-    from framework.checkpoint import TOKENIZER_DIR, load_checkpoint
+    from framework.checkpoint import TOKENIZER_DIR, check_vocabulary, load_checkpoint
 
     path = Path(path)
     model, cfg = load_checkpoint(path, map_location=device)
     model.eval()
-    return Pipeline(model, _load_tokenizer(path / TOKENIZER_DIR), cfg, path)
+    tokenizer = _load_tokenizer(path / TOKENIZER_DIR)
+    if tokenizer is not None:
+        check_vocabulary(cfg, tokenizer, path)
+    return Pipeline(model, tokenizer, cfg, path)

@@ -170,7 +170,7 @@ def evaluate(args: list[str], ctx) -> int:
     """Load a checkpoint alone (its config, tokenizer and weights) and report metrics on a split."""
     import pytorch_lightning as pl
 
-    from framework.checkpoint import load_checkpoint
+    from framework.checkpoint import check_vocabulary, load_checkpoint
     from framework.config import compose, validate_component
     from framework.data.pipeline import build_datasets, build_source
     from framework.tokenizers import load_tokenizer
@@ -182,6 +182,7 @@ def evaluate(args: list[str], ctx) -> int:
     directory = checkpoint_dir(own["ckpt"], key="ckpt")
     model, cfg = load_checkpoint(directory)
     tokenizer = load_tokenizer(directory / "tokenizer")
+    check_vocabulary(cfg, tokenizer, directory)
     if any(o.startswith("data=") for o in overrides):  # another data set than the one it was trained on
         cfg.data = validate_component("data", compose(overrides).data)
     elif overrides:  # the same data set with other keys

@@ -203,3 +203,8 @@ def discard_unstarted_run(run_dir: Path) -> None:
                       run_dir / "checkpoints", run_dir):
         if directory.is_dir() and not any(directory.iterdir()):
             directory.rmdir()
+    runs = Path("runs").resolve()
+    if run_dir.resolve().parent.parent == runs:  # the default runs/<experiment>/<time>: also its empty parents
+        for directory in (run_dir.resolve().parent, runs):
+            if directory.is_dir() and not any(directory.iterdir()):
+                directory.rmdir()
