@@ -147,7 +147,7 @@ class InferenceMixin:
 
         self._text_tokenizer()
         predictor = Predictor(self, self.task, batch_size=batch_size, **options)
-        records = ({"text": r} if isinstance(r, str) else r for r in records)
+        records = ({"text": r.rstrip("\r\n")} if isinstance(r, str) else r for r in records)  # file lines too
         self.model.eval()
         return predictor.run(records, chunk_size=chunk_size)
 

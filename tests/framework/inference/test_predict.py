@@ -161,3 +161,11 @@ def test_long_qa_contexts_are_split_into_windows(reader):
     assert len(windows) > 1 and all(len(w["ids"]) <= 40 for w in windows)
     covered = {tuple(o) for w in windows for o, s in zip(w["offsets"], w["seq"]) if s == 1}
     assert covered == {tuple(o) for o, s in zip(enc.offsets, enc.sequence_ids) if s == 1}
+
+
+def test_predict_stream_takes_file_lines(classifier, tmp_path):
+    path = tmp_path / "texts.txt"
+    path.write_text("good film\nbad film\n")
+    with open(path) as f:
+        from_file = list(classifier.predict_stream(f))
+    assert [r["probabilities"] for r in from_file] == [r["probabilities"] for r in classifier.predict(["good film", "bad film"])]
