@@ -5,6 +5,7 @@ checkpoint's resolved config); `framework.pipeline.Pipeline` inherits it.
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import torch
@@ -299,13 +300,13 @@ class InferenceMixin:
                                                 self._pad_id(), self._decoder_start_id(), self.device)
             lengths = [len(r) for r in tgt_rows]
         else:
+            # the first token is context only; a BOS (or EOS, as in GPT-2) in front lets every real token count
             start = tok.bos_id if tok.bos_id is not None else tok.eos_id
             rows = [e.ids for e in tok.encode_batch(text_list, add_special_tokens=False)]
-            context = 1
             if start is not None:
                 rows = [[start] + r for r in rows]
             rows = [r[-self.max_length:] for r in rows]
-            scorer = lambda idx: score_decoder(self.model, [rows[i] for i in idx], context, self._pad_id(), self.device)
+            scorer = lambda idx: score_decoder(self.model, [rows[i] for i in idx], 1, self._pad_id(), self.device)
             lengths = [len(r) for r in rows]
         from framework.inference.predict import by_length
 
@@ -327,7 +328,7 @@ class InferenceMixin:
 
         items = list(nbest)
         for number, item in enumerate(items, 1):  # the same checks as the file reader
-            list(read_nbest([__import__("json").dumps(item)], where=f"n-best item {number}"))
+            list(read_nbest([json.dumps(item)], where=f"n-best item {number}"))
         texts = [h["text"] for item in items for h in item["hypotheses"]]
         sources = [item.get("source", "") for item in items for _ in item["hypotheses"]]
         if not texts:

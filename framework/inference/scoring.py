@@ -30,8 +30,9 @@ class SequenceScore:
     token_logprobs: list[float]
 
     @property
-    def perplexity(self) -> float:
-        return math.exp(-self.log_likelihood / self.num_tokens) if self.num_tokens else float("nan")
+    def perplexity(self) -> Optional[float]:
+        """None for an empty text (JSON has no NaN)."""
+        return math.exp(-self.log_likelihood / self.num_tokens) if self.num_tokens else None
 
     def as_dict(self, tokens: Optional[list[str]] = None) -> dict:
         out = {"log_likelihood": self.log_likelihood, "num_tokens": self.num_tokens, "perplexity": self.perplexity}
@@ -61,7 +62,9 @@ def score_decoder(model, token_rows: Sequence[Sequence[int]], context: int, pad_
                   device="cpu") -> list[SequenceScore]:
     """Score token sequences with a decoder LM; the first `context` tokens of each row are conditioning
     only (1 when a BOS token was prepended, else 1 because the first token has nothing to condition on)."""
-    ids, mask = _pad(token_rows, pad_id, device)
+    if max(len(r) for r in token_rows) <= context:  # nothing to score (empty texts)
+        return [SequenceScore(0.0, 0, [], []) for _ in token_rows]
+    ids, mask = _pad([r or [pad_id] for r in token_rows], pad_id, device)
     logits = model(input_ids=ids, attention_mask=mask).logits
     logp = _gather_logprobs(logits[:, :-1], ids[:, 1:])
     results = []

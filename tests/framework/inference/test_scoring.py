@@ -109,3 +109,9 @@ def test_nbest_format_errors_name_the_line():
         list(read_nbest([json.dumps({"hypotheses": [{"txt": "a"}]})]))
     with pytest.raises(NlpfError, match="not valid JSON"):
         list(read_nbest(["{oops"]))
+
+
+def test_empty_texts_score_zero_tokens(gpt):
+    empty, one = gpt.score(["", "a"])
+    assert empty == {"log_likelihood": 0.0, "num_tokens": 0, "perplexity": None}
+    assert one["num_tokens"] == 1 and one["log_likelihood"] < 0
