@@ -75,17 +75,17 @@ def _print_metrics(split: str, metrics: dict[str, float]) -> None:
 
 
 def run_training(args: list[str]) -> dict:
+    cfg, run_dir, resume_ckpt = _prepare_run_dir(args)  # first, so config mistakes are reported before torch loads
+
     import pytorch_lightning as pl
     import torch
 
+    from framework.training import safety
     from framework.training.build import build_run
     from framework.training.datamodule import DataModule
     from framework.training.module import TrainModule, monitor_for
     from framework.training.trainer import make_trainer
 
-    from framework.training import safety
-
-    cfg, run_dir, resume_ckpt = _prepare_run_dir(args)
     trainer = None
     try:
         if resume_ckpt is not None:  # refuse a damaged or code-carrying checkpoint before building anything
@@ -106,8 +106,8 @@ def run_training(args: list[str]) -> dict:
         stop = next(c for c in trainer.callbacks if isinstance(c, safety.GracefulStop))
         raise stop.preempted(trainer) from None
     except BaseException:
-        if resume_ckpt is None and (trainer is None or trainer.global_step == 0) and not rundir.is_spawned_rank():
-            safety.discard_unstarted_run(run_dir)  # a mistake leaves no half-made run directory
+        if (trainer is None or trainer.global_step == 0) and not rundir.is_spawned_rank():
+            safety.discard_unstarted_run(run_dir)  # a mistake leaves no half-made run directory (keeps checkpoints)
         raise
     train_seconds = time.perf_counter() - start
     best = run_dir / "checkpoints" / "best" / "model.safetensors"
@@ -134,14 +134,12 @@ def run_training(args: list[str]) -> dict:
 
 
 def train(args: list[str], ctx) -> int:
-    from framework.training.safety import RESUME_HINT, Preempted
-
     try:
         run_training(args)
-    except Preempted as stop:  # SIGTERM/SIGINT: checkpoint saved, exit 128 + signal number
+    except rundir.Preempted as stop:  # SIGTERM/SIGINT: checkpoint saved, exit 128 + signal number
         _say(f"stopped by {stop.signal_name} after step {stop.step}; saved "
              + (", ".join(str(p) for p in stop.saved) or "nothing (not rank 0)"))
-        _say(f"  hint: {RESUME_HINT}")
+        _say(f"  hint: {rundir.RESUME_HINT}")
         return stop.exit_code
     return 0
 

@@ -84,7 +84,8 @@ def report_command(args: list[str], ctx) -> int:
     if run_dir is None:
         raise NlpfError("nlpf report needs a run directory", hint="nlpf report runs/<experiment>/<time>")
     if not run_dir.is_dir():
-        raise NlpfError(f"run directory '{run_dir}' does not exist")
+        raise NlpfError(f"run directory '{run_dir}' does not exist",
+                        hint="pass a directory written by `nlpf train` (runs/<experiment>/<time> by default)")
     path = render(run_dir, out or run_dir / "report.png")
     print(path)
     return 0

@@ -3,6 +3,7 @@ to resume; handing the one frozen config to every DDP process."""
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -65,3 +66,15 @@ def resolve_resume(resume: str | None, run_dir: str | None, experiment_name: str
     if found is None:
         return None, None  # nothing to resume: start fresh
     return found, found / LIGHTNING_CKPT
+
+
+RESUME_HINT = "resume with the same command plus resume=auto (or resume=RUN_DIR)"
+
+
+class Preempted(Exception):
+    """Training stopped on a signal after saving a checkpoint (not an error: the run can be resumed)."""
+
+    def __init__(self, signal_name: str, step: int, saved: list[Path]):
+        self.signal_name, self.step, self.saved = signal_name, step, saved
+        self.exit_code = 128 + int(getattr(signal, signal_name))
+        super().__init__(f"{signal_name}: stopped after step {step}")

@@ -26,8 +26,8 @@ from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from framework.errors import NlpfError
+from framework.training.rundir import Preempted
 
-RESUME_HINT = "resume with the same command plus resume=auto (or resume=RUN_DIR)"
 
 
 def fsync_dir(directory: Path) -> None:
@@ -132,15 +132,6 @@ class RngStates(pl.Callback):
         if self._pending is not None:
             _set_rng_states(self._pending)
             self._pending = None
-
-
-class Preempted(Exception):
-    """Training stopped on a signal after saving a checkpoint (not an error: the run can be resumed)."""
-
-    def __init__(self, signal_name: str, step: int, saved: list[Path]):
-        self.signal_name, self.step, self.saved = signal_name, step, saved
-        self.exit_code = 128 + int(getattr(signal, signal_name))
-        super().__init__(f"{signal_name}: stopped after step {step}")
 
 
 class GracefulStop(pl.Callback):
