@@ -115,3 +115,14 @@ def test_empty_texts_score_zero_tokens(gpt):
     empty, one = gpt.score(["", "a"])
     assert empty == {"log_likelihood": 0.0, "num_tokens": 0, "perplexity": None}
     assert one["num_tokens"] == 1 and one["log_likelihood"] < 0
+
+
+def test_seq2seq_rescoring_scores_hypotheses_given_the_source(t5):
+    nbest = [{"id": "s", "source": "ein Haus", "hypotheses": [{"text": "a house", "score": 0.0},
+                                                              {"text": "the home", "score": 0.0}]}]
+    out = t5.rescore(nbest, lm_weight=1.0)[0]
+    expected = t5.score(["a house", "the home"], sources=["ein Haus", "ein Haus"])
+    by_text = {h["text"]: h["lm_score"] for h in out["hypotheses"]}
+    assert by_text["a house"] == pytest.approx(expected[0]["log_likelihood"], abs=1e-4)
+    assert by_text["the home"] == pytest.approx(expected[1]["log_likelihood"], abs=1e-4)
+    assert out["best"] == max(by_text, key=by_text.get)
