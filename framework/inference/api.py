@@ -12,7 +12,6 @@ import torch
 
 from framework.errors import NlpfError
 from framework.inference.generation import Generation, generate_ids, resolve_options
-from framework.inference.options import GenerationOptions
 
 # head / objective name -> task
 _TASK_NAMES = {
