@@ -128,7 +128,12 @@ def read_config(directory) -> DictConfig:
             + ("; for a Hugging Face directory run `nlpf import hf SRC OUT` first"
                if (directory / "config.json").is_file() else ""),
         )
-    return OmegaConf.load(directory / CONFIG)
+    cfg = OmegaConf.load(directory / CONFIG)
+    if cfg.get("model") is not None:  # checkpoints written before the dropouts got nlpf names
+        from framework.config import upgrade_hf_names
+
+        upgrade_hf_names("model", cfg.model)
+    return cfg
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:

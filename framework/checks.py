@@ -2,7 +2,7 @@
 
 A config dataclass checks its own values in `__post_init__` with these helpers; validation
 (`framework.config.validate`) builds each node once and turns a `FieldError` into a `ConfigError` that names
-the full key (`optim.lr`, `model.resid_pdrop`). Unset (None) and mandatory-but-missing ('???') values are
+the full key (`optim.lr`, `model.dropout`). Unset (None) and mandatory-but-missing ('???') values are
 not checked here: they are reported where they are needed.
 """
 from __future__ import annotations

@@ -71,10 +71,50 @@ def _override_key(override: str) -> str:
     return re.split(r"[=@]", override.lstrip("+~"), maxsplit=1)[0]
 
 
-def _explain_missing_key(base: DictConfig, key: str) -> str:
+def _explain_missing_key(base: DictConfig, key: str) -> tuple[str, str]:
+    """(message, hint) for an override of a key the composed config lacks."""
     parent, _, leaf = key.rpartition(".")
     siblings = list(OmegaConf.select(base, parent).keys()) if parent and OmegaConf.select(base, parent) is not None else list(base.keys())
-    return f"unknown config key '{key}'." + did_you_mean(leaf, [str(s) for s in siblings])
+    renamed = _renamed(_component_schema(parent, OmegaConf.select(base, parent)), leaf, parent)
+    if renamed:
+        return f"unknown config key '{key}'." + renamed, "nlpf names a setting the same in every model family (docs/models.md lists the renamed ones)"
+    return (f"unknown config key '{key}'." + did_you_mean(leaf, [str(s) for s in siblings]),
+            f"use +{key}=VALUE only if you really mean to add a new key")
+
+
+def _component_schema(group: str, node: Any) -> Any:
+    """The registered config dataclass of a component node, or None."""
+    if group not in COMPONENT_GROUPS or not isinstance(node, DictConfig) or "name" not in node:
+        return None
+    try:
+        return _registry_for(group).get(str(node.name)).config
+    except Exception:  # noqa: BLE001 - an unknown name is reported elsewhere
+        return None
+
+
+def _hf_names(schema: Any) -> dict[str, tuple[str, ...]]:
+    """The schema's `hf_names` class attribute (Hugging Face field -> nlpf field or tuple of fields)."""
+    names = getattr(schema, "hf_names", None) or {}
+    return {old: (new,) if isinstance(new, str) else tuple(new) for old, new in names.items()}
+
+
+def _renamed(schema: Any, key: str, where: str) -> str:
+    """' 'hidden_dropout_prob' is Hugging Face's name: use 'model.dropout'.' when `hf_names` knows the key."""
+    new = _hf_names(schema).get(key)
+    return (f" '{key}' is Hugging Face's name: use " + " and ".join(f"'{_full_key(where, n)}'" for n in new) + "."
+            if new else "")
+
+
+def upgrade_hf_names(group: str, node: Any) -> Any:
+    """Rename Hugging Face field names in a saved component node (configs written before the rename) to
+    nlpf's, per the schema's `hf_names`; the first of several names for one field wins."""
+    for old, new in _hf_names(_component_schema(group, node)).items():
+        if old in node:
+            value = node.pop(old)
+            for name in new:
+                if name not in node:
+                    node[name] = value
+    return node
 
 
 def compose(overrides: Sequence[str] = (), config_name: str = CONFIG_NAME) -> DictConfig:
@@ -116,12 +156,12 @@ def compose(overrides: Sequence[str] = (), config_name: str = CONFIG_NAME) -> Di
                 except Exception:  # noqa: BLE001 - fall back to the raw message
                     base = None
                 if base is not None and OmegaConf.select(base, key, default=None) is None:
-                    raise ConfigError(
-                        _explain_missing_key(base, key),
-                        hint=f"use +{key}=VALUE only if you really mean to add a new key",
-                    ) from None
+                    message, hint = _explain_missing_key(base, key)
+                    raise ConfigError(message, hint=hint) from None
             cause = err.__cause__ or err
-            raise ConfigError(str(cause).splitlines()[0]) from None
+            raise ConfigError(str(cause).splitlines()[0],
+                              hint="overrides look like key=value, +new_key=value or ~key, and only keys of the "
+                              "schemas are allowed; `nlpf config` prints the composed config") from None
 
 
 def _registry_for(group: str):
@@ -140,7 +180,7 @@ def _merge_schema(schema: Any, node: Any, where: str) -> DictConfig:
         full = _full_key(where, err.full_key or key)
         names = [f.name for f in dataclasses.fields(schema)] if dataclasses.is_dataclass(schema) else []
         raise ConfigError(
-            f"unknown config key '{full}'." + did_you_mean(key, names),
+            f"unknown config key '{full}'." + (_renamed(schema, key, where) or did_you_mean(key, names)),
             hint=(f"valid {where}s: " if where == "argument" else f"valid keys under '{where}': ") + ", ".join(names),
         ) from None
     except ValidationError as err:

@@ -35,8 +35,8 @@ def model_node(c: dict) -> dict:
         "num_attention_heads": c["num_attention_heads"],
         "intermediate_size": c["intermediate_size"],
         "hidden_act": act,
-        "hidden_dropout_prob": c.get("hidden_dropout_prob", 0.1),
-        "attention_probs_dropout_prob": c.get("attention_probs_dropout_prob", 0.1),
+        "dropout": c.get("hidden_dropout_prob", 0.1),
+        "attention_dropout": c.get("attention_probs_dropout_prob", 0.1),
         "max_position_embeddings": c.get("max_position_embeddings", 512),
         "type_vocab_size": c.get("type_vocab_size", 2),
         "layer_norm_eps": c.get("layer_norm_eps", 1e-12),
@@ -124,9 +124,9 @@ def hf_config(m: dict, head: dict | None) -> tuple[str, dict]:
     name = head["name"] if head else None
     arch = {v: k for k, v in HEADS.items()}[name]
     c = {k: m[k] for k in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                           "intermediate_size", "hidden_act", "hidden_dropout_prob",
-                           "attention_probs_dropout_prob", "max_position_embeddings", "type_vocab_size",
+                           "intermediate_size", "hidden_act", "max_position_embeddings", "type_vocab_size",
                            "layer_norm_eps")}
+    c["hidden_dropout_prob"], c["attention_probs_dropout_prob"] = m["dropout"], m["attention_dropout"]
     c["position_embedding_type"] = "absolute"
     if name == "lm":
         c["tie_word_embeddings"] = bool(head["tie_word_embeddings"])

@@ -26,9 +26,9 @@ def model_node(c: dict) -> dict:
         "n_head": c["n_head"],
         "n_inner": c.get("n_inner"),
         "activation_function": act,
-        "resid_pdrop": c.get("resid_pdrop", 0.1),
-        "embd_pdrop": c.get("embd_pdrop", 0.1),
-        "attn_pdrop": c.get("attn_pdrop", 0.1),
+        # one `dropout` for embeddings and sublayers: resid_pdrop wins when embd_pdrop differs (inference is unaffected)
+        "dropout": c.get("resid_pdrop", 0.1),
+        "attention_dropout": c.get("attn_pdrop", 0.1),
         "layer_norm_epsilon": c.get("layer_norm_epsilon", 1e-5),
         "scale_attn_weights": bool(c.get("scale_attn_weights", True)),
         "scale_attn_by_inverse_layer_idx": bool(c.get("scale_attn_by_inverse_layer_idx", False)),
@@ -77,8 +77,10 @@ def ignored(head: dict | None, prefix: str) -> list[str]:
 def hf_config(m: dict, head: dict | None) -> tuple[str, dict]:
     arch = "GPT2LMHeadModel" if head is not None else "GPT2Model"
     c = {k: m[k] for k in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "n_inner",
-                           "activation_function", "resid_pdrop", "embd_pdrop", "attn_pdrop", "layer_norm_epsilon",
-                           "scale_attn_weights", "scale_attn_by_inverse_layer_idx")}
+                           "activation_function", "layer_norm_epsilon", "scale_attn_weights",
+                           "scale_attn_by_inverse_layer_idx")}
+    c["resid_pdrop"] = c["embd_pdrop"] = m["dropout"]
+    c["attn_pdrop"] = m["attention_dropout"]
     c["reorder_and_upcast_attn"] = False
     c["add_cross_attention"] = False
     c["tie_word_embeddings"] = bool(head["tie_word_embeddings"]) if head is not None else True

@@ -27,7 +27,9 @@ def model_node(c: dict) -> dict:
         "num_heads": c["num_heads"],
         "relative_attention_num_buckets": c.get("relative_attention_num_buckets", 32),
         "relative_attention_max_distance": c.get("relative_attention_max_distance", 128),
-        "dropout_rate": c.get("dropout_rate", 0.1),
+        # T5Attention drops attention weights with dropout_rate too
+        "dropout": c.get("dropout_rate", 0.1),
+        "attention_dropout": c.get("dropout_rate", 0.1),
         "layer_norm_epsilon": c.get("layer_norm_epsilon", 1e-6),
         "feed_forward_proj": proj,
         "decoder_start_token_id": c.get("decoder_start_token_id") if c.get("decoder_start_token_id") is not None
@@ -88,8 +90,9 @@ def ignored(head: dict | None, prefix: str) -> list[str]:
 def hf_config(m: dict, head: dict | None) -> tuple[str, dict]:
     arch = "T5ForConditionalGeneration" if head is not None else "T5Model"
     c = {k: m[k] for k in ("vocab_size", "d_model", "d_kv", "d_ff", "num_layers", "num_decoder_layers", "num_heads",
-                           "relative_attention_num_buckets", "relative_attention_max_distance", "dropout_rate",
+                           "relative_attention_num_buckets", "relative_attention_max_distance",
                            "layer_norm_epsilon", "feed_forward_proj", "decoder_start_token_id")}
+    c["dropout_rate"] = m["dropout"]  # T5Config has one rate; a different attention_dropout is not kept
     c["is_encoder_decoder"] = True
     if head is not None:
         # readable by transformers 4 (tie_word_embeddings) and 5 (scale_decoder_outputs)

@@ -69,13 +69,22 @@ def build_tokenizer_for(cfg, source, init_dir: Path | None):
     return build_tokenizer(cfg.tokenizer, corpus=_train_texts(source.splits()["train"]))
 
 
+# model fields that are training settings, not architecture: the run's values win over the checkpoint's
+RUN_MODEL_KEYS = ("dropout", "attention_dropout")
+
+
 def adopt_checkpoint_config(cfg: DictConfig, init_dir: Path) -> DictConfig:
-    """Fine-tuning from a checkpoint uses its architecture and tokenizer, whatever the config says."""
+    """Fine-tuning from a checkpoint uses its architecture and tokenizer, whatever the config says
+    (except RUN_MODEL_KEYS, so `model.dropout=0.2` applies)."""
     from framework.checkpoint import read_config
 
     ckpt_cfg = read_config(init_dir)
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-    cfg.model = ckpt_cfg.model
+    model = OmegaConf.create(OmegaConf.to_container(ckpt_cfg.model, resolve=True))
+    for key in RUN_MODEL_KEYS:
+        if key in model and cfg.get("model") is not None and cfg.model.get(key) is not None:
+            model[key] = cfg.model[key]
+    cfg.model = model
     tok_dir = init_dir / "tokenizer"
     if (tok_dir / "tokenizer.yaml").is_file():
         node = OmegaConf.load(tok_dir / "tokenizer.yaml")

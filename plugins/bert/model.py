@@ -19,13 +19,13 @@ class Bert(nn.Module):
         self.embeddings = Embeddings(
             cfg.vocab_size, cfg.hidden_size,
             max_positions=cfg.max_position_embeddings, type_vocab_size=cfg.type_vocab_size,
-            norm=nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps), dropout=cfg.hidden_dropout_prob,
+            norm=nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps), dropout=cfg.dropout,
         )
         self.layers = nn.ModuleList(
             TransformerLayer(
                 cfg.hidden_size, cfg.num_attention_heads, cfg.intermediate_size,
                 act=cfg.hidden_act, norm="layer", eps=cfg.layer_norm_eps, pre_norm=False,
-                dropout=cfg.hidden_dropout_prob, attn_dropout=cfg.attention_probs_dropout_prob,
+                dropout=cfg.dropout, attn_dropout=cfg.attention_dropout,
             )
             for _ in range(cfg.num_hidden_layers)
         )
@@ -49,7 +49,7 @@ def build(cfg) -> Bert:
     """Build a BERT encoder.
 
     Hyperparameters (cfg fields): vocab_size, hidden_size, num_hidden_layers, num_attention_heads,
-    intermediate_size, hidden_act, hidden_dropout_prob, attention_probs_dropout_prob,
+    intermediate_size, hidden_act, dropout, attention_dropout,
     max_position_embeddings, type_vocab_size, layer_norm_eps.
     """
     return Bert(cfg)

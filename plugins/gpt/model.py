@@ -18,7 +18,7 @@ class GPT(nn.Module):
         self.vocab_size = cfg.vocab_size
         self.max_positions = cfg.n_positions
         head_dim = cfg.n_embd // cfg.n_head
-        self.embeddings = Embeddings(cfg.vocab_size, cfg.n_embd, max_positions=cfg.n_positions, dropout=cfg.embd_pdrop)
+        self.embeddings = Embeddings(cfg.vocab_size, cfg.n_embd, max_positions=cfg.n_positions, dropout=cfg.dropout)
         self.layers = nn.ModuleList()
         for i in range(cfg.n_layer):
             scale = head_dim ** -0.5 if cfg.scale_attn_weights else 1.0
@@ -27,7 +27,7 @@ class GPT(nn.Module):
             self.layers.append(TransformerLayer(
                 cfg.n_embd, cfg.n_head, cfg.n_inner or 4 * cfg.n_embd,
                 act=cfg.activation_function, norm="layer", eps=cfg.layer_norm_epsilon, pre_norm=True,
-                attn_scale=scale, dropout=cfg.resid_pdrop, attn_dropout=cfg.attn_pdrop,
+                attn_scale=scale, dropout=cfg.dropout, attn_dropout=cfg.attention_dropout,
             ))
         self.final_norm = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_epsilon)
 
@@ -63,7 +63,7 @@ def build(cfg) -> GPT:
     """Build a GPT-2 decoder.
 
     Hyperparameters (cfg fields): vocab_size, n_positions, n_embd, n_layer, n_head, n_inner,
-    activation_function, resid_pdrop, embd_pdrop, attn_pdrop, layer_norm_epsilon,
+    activation_function, dropout, attention_dropout, layer_norm_epsilon,
     scale_attn_weights, scale_attn_by_inverse_layer_idx.
     """
     return GPT(cfg)

@@ -35,12 +35,12 @@ class T5Stack(nn.Module):
             TransformerLayer(
                 cfg.d_model, cfg.num_heads, cfg.d_ff, head_dim=cfg.d_kv, act=act, gated=gated, bias=False,
                 norm="rms", eps=cfg.layer_norm_epsilon, pre_norm=True, cross_attention=decoder,
-                attn_scale=1.0, dropout=cfg.dropout_rate, attn_dropout=cfg.dropout_rate, ffn_dropout=cfg.dropout_rate,
+                attn_scale=1.0, dropout=cfg.dropout, attn_dropout=cfg.attention_dropout, ffn_dropout=cfg.dropout,
             )
             for _ in range(num_layers)
         )
         self.final_norm = RMSNorm(cfg.d_model, eps=cfg.layer_norm_epsilon)
-        self.dropout = nn.Dropout(cfg.dropout_rate)
+        self.dropout = nn.Dropout(cfg.dropout)
 
     def forward(self, x, attention_mask=None, memory=None, memory_mask=None, past_key_values=None,
                 use_cache=False, output_hidden_states=False) -> BackboneOutput:
@@ -118,7 +118,7 @@ def build(cfg) -> T5:
     """Build a T5 encoder-decoder.
 
     Hyperparameters (cfg fields): vocab_size, d_model, d_kv, d_ff, num_layers, num_decoder_layers, num_heads,
-    relative_attention_num_buckets, relative_attention_max_distance, dropout_rate, layer_norm_epsilon,
+    relative_attention_num_buckets, relative_attention_max_distance, dropout, attention_dropout, layer_norm_epsilon,
     feed_forward_proj, decoder_start_token_id.
     """
     return T5(cfg)
