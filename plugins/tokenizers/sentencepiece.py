@@ -123,6 +123,12 @@ def train(cfg, corpus_file: Path, out_dir: Path) -> SentencePieceTokenizer:
         )
     except RuntimeError as err:
         msg = str(err)
+        chars = re.search(r"smaller than required_chars\. (\d+) vs (\d+)", msg)
+        if chars:
+            raise NlpfError(f"tokenizer.vocab_size={cfg.vocab_size} is too small for the {chars.group(2)} characters and "
+                            f"special pieces this corpus needs (character_coverage={cfg.character_coverage})",
+                            hint=f"set tokenizer.vocab_size to at least {chars.group(2)}, or lower "
+                            "tokenizer.character_coverage (e.g. 0.9995)") from None
         limit = re.search(r"<= ?(\d+)", msg)
         if "Vocabulary size" in msg and limit:
             raise NlpfError(f"cannot train a {cfg.vocab_size}-token {cfg.model_type} model on this corpus: it supports at "
