@@ -15,6 +15,8 @@ from framework.errors import ConfigError, did_you_mean
 from framework.schema import COMPONENT_GROUPS, OptimConfig, RunConfig, TrainerConfig
 
 CONFIG_NAME = "config"
+EXPERIMENT_HINT = ("an experiment file must start with the line `# @package _global_` so that its keys and "
+                   "`override /group: option` defaults apply to the whole config (see docs/extending.md)")
 RESOLVED_NAME = "resolved.yaml"
 
 
@@ -159,6 +161,8 @@ def compose(overrides: Sequence[str] = (), config_name: str = CONFIG_NAME) -> Di
                     message, hint = _explain_missing_key(base, key)
                     raise ConfigError(message, hint=hint) from None
             cause = err.__cause__ or err
+            if "@experiment." in message or message.startswith("In 'experiment/"):
+                raise ConfigError(str(cause).splitlines()[0], hint=EXPERIMENT_HINT) from None
             raise ConfigError(str(cause).splitlines()[0],
                               hint="overrides look like key=value, +new_key=value or ~key, and only keys of the "
                               "schemas are allowed; `nlpf config` prints the composed config") from None
@@ -303,6 +307,9 @@ def validate(cfg: DictConfig, components: Sequence[str] = tuple(COMPONENT_GROUPS
     raw = OmegaConf.create(container)
     known = {f.name for f in dataclasses.fields(RunConfig)}
     for key in raw.keys():
+        if key == "experiment":  # an experiment file without its package line nests its keys
+            raise ConfigError(f"the experiment file's keys ended up under 'experiment': {', '.join(map(str, raw.experiment.keys()))}",
+                              hint=EXPERIMENT_HINT)
         if key not in known and key != "hydra":
             raise ConfigError(f"unknown config key '{key}'." + did_you_mean(str(key), known),
                               hint=f"top-level keys: {', '.join(sorted(known))}")
