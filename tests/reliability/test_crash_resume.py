@@ -154,3 +154,45 @@ def test_nan_loss_stops_with_the_step_unless_skipped(tmp_path, on_nan):
     else:
         assert code == 0, out[-3000:]
         assert "non-finite loss at step" in out
+
+
+def test_a_crash_while_writing_keeps_the_previous_complete_checkpoints(tmp_path, tiny_ckpt, monkeypatch):
+    """A write that dies halfway (disk full, power cut before rename) never replaces `last` or `last.ckpt`."""
+    import safetensors.torch
+
+    from framework.checkpoint import load_checkpoint, read_config, save_checkpoint
+    from framework.training.safety import AtomicCheckpointIO
+
+    io = AtomicCheckpointIO()
+    ckpt = tmp_path / "lightning" / "last.ckpt"
+    io.save_checkpoint({"global_step": 5, "w": torch.ones(3)}, ckpt)
+    real_save = torch.save
+
+    def dies_halfway(obj, f, *args, **kwargs):
+        real_save(obj, f, *args, **kwargs)
+        f.truncate(f.tell() // 2)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", dies_halfway)
+    with pytest.raises(OSError):
+        io.save_checkpoint({"global_step": 10, "w": torch.zeros(3)}, ckpt)
+    monkeypatch.setattr(torch, "save", real_save)
+    assert io.load_checkpoint(ckpt)["global_step"] == 5
+    assert sorted(p.name for p in ckpt.parent.iterdir()) == ["last.ckpt"]
+
+    model, cfg = load_checkpoint(tiny_ckpt)
+    last = tmp_path / "last"
+    save_checkpoint(last, model, cfg, tiny_ckpt / "tokenizer", meta={"step": 5})
+    before = (last / "model.safetensors").read_bytes()
+
+    def half_written(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"\0" * 100)
+        raise OSError(28, "No space left on device", filename)
+
+    monkeypatch.setattr(safetensors.torch, "save_file", half_written)
+    with pytest.raises(OSError):
+        save_checkpoint(last, model, cfg, tiny_ckpt / "tokenizer", meta={"step": 10})
+    assert (last / "model.safetensors").read_bytes() == before and '"step": 5' in (last / "meta.json").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last", "lightning"]  # no temporary directory left
+    load_checkpoint(last)
+    assert read_config(last).model.n_layer == 1
