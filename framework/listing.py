@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from framework.errors import NlpfError, did_you_mean
 from framework.registry import Registries
@@ -123,13 +124,16 @@ def plugins_command(args: list[str], ctx) -> int:
             print(f"{' ' * width}  config dirs: {', '.join(p.config_dirs)}")
     for warning in shadowed_options(plugins):
         print(f"warning: {warning}", file=sys.stderr)
+    for p in plugins:
+        for d in p.config_dirs:
+            if not Path(d).is_dir():
+                print(f"warning: plugin '{p.name}': config dir {d} does not exist (a package installed without "
+                      f"its YAML files? list them under [tool.setuptools.package-data])", file=sys.stderr)
     return 0
 
 
 def shadowed_options(plugins) -> list[str]:
     """Config files of plugins that an earlier config directory already provides (Hydra takes the first)."""
-    from pathlib import Path
-
     from framework.config import conf_dir
 
     root = conf_dir()

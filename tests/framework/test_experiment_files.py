@@ -28,3 +28,12 @@ def test_with_the_package_line_it_applies(experiment_dir):
                                               "batch_size: 4\n")
     cfg = config.load(["experiment=fine"], components=("model",))
     assert cfg.batch_size == 4 and cfg.model.name == "bert"
+
+
+def test_plugins_warns_about_a_missing_config_dir(tmp_path, capsys):
+    from framework import cli
+
+    plugins.state().plugins.append(plugins.PluginInfo("lost", "nlpf-lost", "0.1", "nlpf_lost",
+                                                      config_dirs=[str(tmp_path / "conf")]))
+    assert cli.main(["plugins"]) == 0
+    assert f"plugin 'lost': config dir {tmp_path / 'conf'} does not exist" in capsys.readouterr().err
