@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/nlpf train "$@"
+exec .venv/bin/nlpf train experiment=finetune_sentiment "$@"
