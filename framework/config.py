@@ -379,6 +379,7 @@ def parse_into(schema: type, overrides: Sequence[str], where: str = "argument") 
     except OmegaConfBaseException as err:
         raise ConfigError(f"cannot parse {where}s: {err}") from None
     merged = _merge_schema(schema, node, where)
+    check_values(schema, merged, "" if where == "argument" else where)
     return OmegaConf.to_object(merged)
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from framework import checks
+
 STRATEGIES = ("auto", "greedy", "sample", "beam")
 
 
@@ -47,6 +49,9 @@ class GenerateArgs(GenerationOptions):
     device: str = "cpu"
     dtype: str = "float32"  # float32 | bfloat16
 
+    def __post_init__(self):  # sampling options are checked by generation.resolve_options
+        checks.positive(self, "batch_size")
+
 
 @dataclass
 class PredictArgs:
@@ -68,6 +73,9 @@ class PredictArgs:
     device: str = "cpu"
     dtype: str = "float32"
 
+    def __post_init__(self):
+        checks.positive(self, "batch_size", "chunk_size", "max_length", "top_k", "max_answer_length")
+
 
 @dataclass
 class ScoreArgs:
@@ -83,3 +91,6 @@ class ScoreArgs:
     batch_size: int = 16
     device: str = "cpu"
     dtype: str = "float32"
+
+    def __post_init__(self):
+        checks.positive(self, "batch_size")

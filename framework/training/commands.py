@@ -169,7 +169,7 @@ def evaluate(args: list[str], ctx) -> int:
     import pytorch_lightning as pl
 
     from framework.checkpoint import check_vocabulary, load_checkpoint
-    from framework.config import compose, validate_component
+    from framework.config import check_max_length, compose, validate_component
     from framework.data.pipeline import build_datasets, build_source
     from framework.tokenizers import load_tokenizer
     from framework.training.build import build_objective, checkpoint_dir
@@ -187,7 +187,11 @@ def evaluate(args: list[str], ctx) -> int:
         cfg.data = validate_component("data", OmegaConf.merge(cfg.data, OmegaConf.from_dotlist(overrides).data))
     for key in ("batch_size", "max_length"):
         if key in own:
+            if not own[key].isdigit() or int(own[key]) < 1:
+                raise NlpfError(f"invalid value '{own[key]}' for '{key}': must be a whole number >= 1",
+                                hint=f"e.g. {key}={cfg.get(key)}")
             cfg[key] = int(own[key])
+    check_max_length(cfg)
     split = own.get("split", "test")
     objective = build_objective(cfg, tokenizer)
     source = build_source(cfg.data)
