@@ -94,7 +94,7 @@ def bare_loop(args, corpus: Path):
         for b in batches:
             b = objective.prepare(b)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-                loss = objective.loss(model(**objective.inputs(b)), b)
+                loss = objective.loss(objective.forward(model, b), b)
             loss.backward()
             optimizer.step()
             scheduler.step()

@@ -126,7 +126,7 @@ def step_fns(family: str, ours, ours_opt, hf, hf_opt, obj, data: list[dict], pre
     def ours_step():
         b = data[counter["ours"] % len(data)]
         counter["ours"] += 1
-        run(lambda: obj.loss(ours(**obj.inputs(b)), b), ours_opt)
+        run(lambda: obj.loss(obj.forward(ours, b), b), ours_opt)
 
     def hf_step():
         b = hf_data[counter["hf"] % len(hf_data)]
@@ -153,7 +153,7 @@ def interleaved(a, b, warmup: int, rounds: int, steps: int) -> tuple[float, floa
 def same_loss(family, ours, hf, obj, b) -> float:
     """Largest relative difference of the first loss (checks that both sides compute the same thing)."""
     with torch.no_grad():
-        a = obj.loss(ours(**obj.inputs(b)), b).item()
+        a = obj.loss(obj.forward(ours, b), b).item()
         c = hf(**hf_inputs(family, b)).loss.item()
     return abs(a - c) / abs(c)
 

@@ -34,7 +34,7 @@ class TrainModule(pl.LightningModule):
         self.on_nan = str(cfg.trainer.on_nan)
 
     def forward(self, batch: dict):
-        return self.model(**self.objective.inputs(batch))
+        return self.objective.forward(self.model, batch)
 
     def _step(self, batch: dict):
         batch = self.objective.prepare(batch)

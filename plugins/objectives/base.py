@@ -33,6 +33,11 @@ class Objective:
     def inputs(self, batch: dict) -> dict:
         return {k: batch[k] for k in self.model_inputs if k in batch and batch[k] is not None}
 
+    def forward(self, model, batch: dict):
+        """Run the model on a prepared batch; an objective may compute less than the full output
+        (masked LM runs the head only where there are targets)."""
+        return model(**self.inputs(batch))
+
 
 def special_id(tokenizer, name: str, required_by: str) -> int:
     """The id of a special token ('mask', 'pad', 'eos', ...) or a ConfigError saying who needs it."""

@@ -1,6 +1,8 @@
 """Causal language modelling: predict token t+1 from tokens <= t."""
 from __future__ import annotations
 
+import torch.nn.functional as F
+
 from plugins.objectives.base import IGNORE_INDEX, Objective, cross_entropy
 
 
@@ -23,8 +25,10 @@ class CausalLM(Objective):
         return (batch["labels"][:, 1:] != IGNORE_INDEX).sum()
 
     def loss(self, output, batch):
-        # logits at t predict the label at t+1
-        return cross_entropy(output.logits[:, :-1], batch["labels"][:, 1:], self.label_smoothing)
+        # logits at t predict the label at t+1; shifting the labels (not slicing the logits) avoids a copy
+        # of the [B, L, V] logits, the largest tensor of the step
+        targets = F.pad(batch["labels"][:, 1:], (0, 1), value=IGNORE_INDEX)
+        return cross_entropy(output.logits, targets, self.label_smoothing)
 
 
 def build(cfg, tokenizer=None) -> CausalLM:
