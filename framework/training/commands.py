@@ -55,7 +55,10 @@ def _prepare_run_dir(args: list[str]):
 
 def _check_precision(cfg) -> None:
     t = cfg.trainer
-    if str(t.precision) in ("16-mixed", "16") and str(t.accelerator) == "cpu":
+    import torch
+
+    on_cpu = str(t.accelerator) == "cpu" or (str(t.accelerator) == "auto" and not torch.cuda.is_available())
+    if str(t.precision) in ("16-mixed", "16") and on_cpu:
         raise ConfigError("trainer.precision=16-mixed needs a GPU (float16 autocast is not supported on the CPU)",
                           hint="use trainer.precision=bf16-mixed on the CPU")
 
@@ -151,14 +154,14 @@ def _parse_evaluate(args: list[str]) -> tuple[dict, list[str]]:
         if not eq:
             raise NlpfError(f"cannot parse argument '{a}'", hint="nlpf evaluate ckpt=PATH [split=test] [data=NAME] "
                             "[batch_size=N] [max_length=N] [data.KEY=VALUE]")
-        if key in ("ckpt", "split", "batch_size", "max_length", "precision", "limit_batches"):
+        if key in ("ckpt", "split", "batch_size", "max_length", "precision", "accelerator", "limit_batches"):
             own[key] = value
         elif key == "data" or key.startswith("data."):
             overrides.append(a)
         else:
             raise NlpfError(f"unknown argument '{key}' for nlpf evaluate",
                             hint="arguments: ckpt=PATH split=test|validation|train data=NAME data.KEY=VALUE "
-                            "batch_size=N max_length=N precision=32|bf16-mixed")
+                            "batch_size=N max_length=N precision=32|bf16-mixed accelerator=auto|cpu|gpu")
     if "ckpt" not in own:
         raise NlpfError("nlpf evaluate needs ckpt=PATH", hint="a checkpoint directory or a run directory")
     return own, overrides
@@ -203,7 +206,7 @@ def evaluate(args: list[str], ctx) -> int:
     cfg.trainer.on_nan = "skip"
     module = TrainModule(cfg, model, objective, list(cfg.get("labels") or []))
     datamodule = DataModule(cfg, {"test": datasets[split]}, tokenizer, objective.task)
-    trainer = pl.Trainer(accelerator="auto" if own.get("precision") else cfg.trainer.accelerator, devices=1,
+    trainer = pl.Trainer(accelerator=own.get("accelerator", "auto"), devices=1,
                          precision=own.get("precision", "32"), logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False,
                          limit_test_batches=float(own["limit_batches"]) if "limit_batches" in own else None)
