@@ -46,7 +46,7 @@ def test_generates_a_complete_package(tmp_path):
     "name, expected",
     [("1widget", "invalid plugin name '1widget'"), ("my widget", "invalid plugin name"),
      ("class", "Python keyword"), ("framework", "already importable"), ("nlpf", "replace nlpf itself"),
-     ("gpt", "a plugin named 'gpt' is already installed (from nlpf)")],
+     ("nlpf-gpt", "a plugin named 'gpt' is already installed (from nlpf)")],
 )
 def test_rejects_bad_names(name, expected, tmp_path):
     with pytest.raises(NlpfError) as err:
