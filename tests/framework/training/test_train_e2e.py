@@ -32,8 +32,9 @@ def assert_run_dir(run: Path):
 
 
 def test_gpt_causal_lm_default_config(tmp_path, capsys):
-    run = train(tmp_path / "gpt", *SMALL)
+    run = train(tmp_path / "gpt", *SMALL, "trainer.loggers=[csv,tensorboard]")
     metrics = assert_run_dir(run)
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     assert 1 < metrics["test"]["perplexity"] < 1e4
     out = capsys.readouterr().out
     assert "test perplexity" in out
