@@ -82,7 +82,8 @@ def check_replaceable(directory: Path, ours: set[str], what: str) -> None:
     foreign = sorted(p.name for p in directory.iterdir() if p.name not in ours)
     if foreign:
         raise NlpfError(f"'{directory}' exists and holds files that are not part of {what} ({', '.join(foreign[:5])})",
-                        hint=f"choose a new or empty directory; nlpf only replaces an earlier {what}")
+                        hint=f"choose a new or empty directory; nlpf only replaces an earlier "
+                        f"{what.removeprefix('an ').removeprefix('a ')}")
 
 
 def save_checkpoint(directory, model: torch.nn.Module, cfg: Any, tokenizer_dir_or_obj: Any = None,
@@ -119,7 +120,8 @@ def save_checkpoint(directory, model: torch.nn.Module, cfg: Any, tokenizer_dir_o
 def read_config(directory) -> DictConfig:
     directory = Path(directory)
     if not directory.is_dir():
-        raise NlpfError(f"checkpoint directory '{directory}' does not exist")
+        raise NlpfError(f"checkpoint directory '{directory}' does not exist",
+                        hint="pass a directory written by `nlpf train` (RUN_DIR/checkpoints/best) or `nlpf import hf`")
     missing = [n for n in (CONFIG, WEIGHTS) if not (directory / n).is_file()]
     if missing:
         raise NlpfError(

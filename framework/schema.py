@@ -2,6 +2,7 @@
 (tokenizer, model, head, objective, data) are validated against their registered dataclasses."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -61,6 +62,9 @@ class TrainerConfig:
         checks.at_least(self, 0, "gradient_clip_val", "limit_train_batches", "limit_val_batches",
                         "limit_test_batches", "num_sanity_val_steps")
         checks.positive(self, "val_check_interval")
+        if self.max_time is not None and not re.fullmatch(r"\d+:\d\d:\d\d:\d\d", str(self.max_time)):
+            raise checks.FieldError("max_time", self.max_time, "expected DD:HH:MM:SS",
+                                    hint="e.g. trainer.max_time=00:12:00:00 for twelve hours")
         devices = self.devices
         if not (devices in ("auto", -1) or (isinstance(devices, int) and not isinstance(devices, bool) and devices > 0)
                 or (isinstance(devices, (list, tuple)) and devices and all(isinstance(d, int) for d in devices))

@@ -31,7 +31,8 @@ def _read_hf_config(src: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except ValueError as err:
-        raise NlpfError(f"cannot parse '{path}': {err}") from None
+        raise NlpfError(f"cannot parse '{path}': {err}",
+                        hint="config.json must be the JSON written by `save_pretrained`") from None
 
 
 def _fix_legacy_names(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

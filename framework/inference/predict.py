@@ -41,14 +41,25 @@ def detect_format(path: Optional[str], fmt: str) -> str:
     return {"jsonl": "jsonl", "json": "jsonl", "ndjson": "jsonl", "csv": "csv", "tsv": "tsv"}.get(suffix, "text")
 
 
+def _decoded(lines: Iterable, where: str) -> Iterator:
+    """The items of `lines`; broken UTF-8 in the input becomes an NlpfError naming the input."""
+    count = 0
+    try:
+        for count, item in enumerate(lines, 1):
+            yield item
+    except UnicodeDecodeError as err:
+        raise NlpfError(f"{where}: not valid UTF-8 after {count} good records (byte 0x{err.object[err.start]:02x})",
+                        hint="convert the input to UTF-8 (iconv -f latin1 -t utf-8 FILE)") from None
+
+
 def read_records(stream: TextIO, fmt: str, text_field: str = "text", where: str = "input") -> Iterator[dict]:
     """Yield one dict per example. Plain-text lines become {"text": line}; a JSON string likewise."""
     if fmt in ("csv", "tsv"):
         reader = csv.DictReader(stream, delimiter="," if fmt == "csv" else "\t")
-        for row in reader:
+        for row in _decoded(reader, where):
             yield dict(row)
         return
-    for number, line in enumerate(stream, 1):
+    for number, line in enumerate(_decoded(stream, where), 1):
         line = line.rstrip("\n").rstrip("\r")
         if not line.strip():
             continue

@@ -75,4 +75,12 @@ def make_trainer(cfg, run_dir: Path, monitor: str, mode: str, save):
         value = t.get(key)
         if value is not None:
             kwargs[key] = int(value) if float(value).is_integer() and float(value) > 1 else float(value)
-    return pl.Trainer(**kwargs), nlpf_ckpt
+    from lightning_fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        return pl.Trainer(**kwargs), nlpf_ckpt
+    except (MisconfigurationException, ValueError, TypeError, RuntimeError) as err:
+        raise ConfigError(f"Lightning cannot set up this trainer: {str(err).splitlines()[0]}",
+                          hint=f"check trainer.accelerator={t.accelerator}, trainer.devices={t.devices}, "
+                          f"trainer.strategy={t.strategy}, trainer.precision={t.precision} "
+                          "(`nlpf config` prints the composed trainer)") from None

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from framework import checks
+
 
 @dataclass
 class ByteConfig:
@@ -36,6 +38,13 @@ class SentencePieceConfig:
     byte_fallback: bool = False
     num_threads: int = 2
     seed: int = 0
+
+    def __post_init__(self):
+        checks.one_of(self, "model_type", ("unigram", "bpe", "char", "word"))
+        checks.positive(self, "vocab_size", "character_coverage", "max_sentence_length", "input_sentence_size",
+                        "num_threads")
+        checks.in_range(self, 0, 1, "character_coverage")
+        checks.at_least(self, 0, "num_sentinels")
 
 
 @dataclass

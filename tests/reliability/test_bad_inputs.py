@@ -67,6 +67,12 @@ CASES = [
     Case("unknown scheduler", ["train", "optim.scheduler=cosin"], ("optim.scheduler", "cosine"), "linear"),
     Case("unknown on_nan", ["train", "trainer.on_nan=ignore"], ("trainer.on_nan", "ignore"), "skip"),
     Case("bad devices", ["train", "trainer.devices=abc"], ("trainer.devices", "abc"), "trainer.devices=auto"),
+    Case("max_time that is not a duration", ["train", "trainer.max_time=abc"], ("trainer.max_time", "DD:HH:MM:SS"),
+         "trainer.max_time=00:12:00:00"),
+    Case("unknown strategy", ["train", "trainer.strategy=foo", *QUICK], ("Lightning cannot set up", "foo"),
+         "trainer.strategy=foo"),
+    Case("a GPU accelerator without a GPU", ["train", "trainer.accelerator=gpu", *QUICK], ("gpu",),
+         "trainer.accelerator=gpu") if not __import__("torch").cuda.is_available() else None,
     Case("heads do not divide the width", ["train", "model.n_head=5"], ("model.n_embd", "model.n_head=5"), ""),
     Case("splits leave no training data", ["train", "data.test_ratio=0.95"], ("data.test_ratio",), "test_ratio=0.1"),
     Case("masking probability above 1", ["train", "model=bert_tiny", "head=bert_mlm", "objective=masked_lm",
@@ -110,6 +116,8 @@ CASES = [
     Case("a text file as sentencepiece model", ["train", "tokenizer=sentencepiece_unigram",
                                                 "tokenizer.model_file={fx}/notmodel.model", *QUICK],
          ("tokenizer.model_file", "notmodel.model", "not a valid sentencepiece model"), ".model file"),
+    Case("zero vocabulary size", ["train", "tokenizer=sentencepiece_unigram", "tokenizer.vocab_size=0"],
+         ("tokenizer.vocab_size", "> 0"), "tokenizer.vocab_size"),
     Case("missing sentencepiece model", ["train", "tokenizer=sentencepiece_unigram",
                                          "tokenizer.model_file={fx}/nope.model", *QUICK],
          ("tokenizer.model_file", "nope.model"), "null to train"),
@@ -143,6 +151,13 @@ CASES = [
          ("input file", "nope.txt"), "input=-"),
     Case("predict into a missing directory", ["predict", "ckpt={ckpt}", "input={fx}/lines.txt",
                                               "output={tmp}/no/such/dir/out.jsonl"], ("no/such/dir",), "create"),
+    Case("generate from a binary file", ["generate", "ckpt={ckpt}", "input={fx}/binary.bin"],
+         ("binary.bin", "not valid UTF-8"), "iconv"),
+    Case("import a broken config.json", ["import", "hf", "{fx}/hf_broken_json", "{tmp}/out"],
+         ("hf_broken_json/config.json", "cannot parse"), "save_pretrained"),
+    Case("import an unsupported model type", ["import", "hf", "{fx}/hf_llama", "{tmp}/out"], ("llama",), "gpt2"),
+    Case("export into a directory of other files", ["export", "hf", "{ckpt}", "{fx}/foreign"],
+         ("foreign", "notes.md"), "new or empty directory"),
     Case("generate with a misspelt option", ["generate", "ckpt={ckpt}", "prompt=hi", "temprature=0.5"],
          ("temprature", "temperature"), "valid arguments"),
     Case("generate with a wrong type", ["generate", "ckpt={ckpt}", "prompt=hi", "max_new_tokens=lots"],
@@ -172,6 +187,7 @@ CASES = [
          "incompatible", plugin="future"),
 ]
 
+CASES = [c for c in CASES if c is not None]
 assert len(CASES) >= 40
 
 
@@ -242,6 +258,11 @@ def fx(tmp_path_factory, tiny_ckpt) -> Path:
     (root / "notmodel.model").write_text("not a sentencepiece model\n")
     (root / "foreign").mkdir()
     (root / "foreign" / "notes.md").write_text("my notes\n")
+    (root / "binary.bin").write_bytes(bytes(range(128, 256)) * 3)
+    (root / "hf_broken_json").mkdir()
+    (root / "hf_broken_json" / "config.json").write_text('{"model_type": "gpt2",\n')
+    (root / "hf_llama").mkdir()
+    (root / "hf_llama" / "config.json").write_text('{"model_type": "llama"}\n')
     (root / "hfdir").mkdir()
     (root / "hfdir" / "config.json").write_text('{"model_type": "gpt2"}\n')
     (root / "conf" / "experiment").mkdir(parents=True)
