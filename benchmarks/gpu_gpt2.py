@@ -39,7 +39,7 @@ def build(args, device: str):
     torch.manual_seed(0)
     cfg = OmegaConf.create({
         "model": dict(name="gpt", vocab_size=GPT2["vocab"], n_positions=GPT2["positions"], n_embd=GPT2["hidden"],
-                      n_layer=GPT2["layers"], n_head=GPT2["heads"]),
+                      n_layer=GPT2["layers"], n_head=GPT2["heads"], dropout=0.0, attention_dropout=0.0),
         "head": dict(name="lm", tie_word_embeddings=True),
     })
     model = build_model(cfg)

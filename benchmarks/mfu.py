@@ -28,7 +28,7 @@ def build(args):
     torch.manual_seed(0)
     cfg = OmegaConf.create({
         "model": dict(name="gpt", vocab_size=args.vocab, n_positions=args.seq, n_embd=args.hidden,
-                      n_layer=args.layers, n_head=args.heads),
+                      n_layer=args.layers, n_head=args.heads, dropout=0.0, attention_dropout=0.0),
         "head": dict(name="lm", tie_word_embeddings=True),
     })
     model = build_model(cfg)

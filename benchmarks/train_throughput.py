@@ -7,7 +7,8 @@ nlpf's objective (masked LM, causal LM, span corruption) and fed to both. A step
 backward, AdamW step, zero_grad. nlpf uses its training optimizer (`framework.training.optim`),
 `transformers` a plain `torch.optim.AdamW` with the same hyperparameters (what a hand-written loop or
 the Trainer's `adamw_torch` gets; `--hf-fused` gives it the fused kernel too).
-Steps are timed interleaved (nlpf, transformers, nlpf, ...) after warmup, so background load hits both.
+Steps are timed interleaved (nlpf, transformers, nlpf, ...) after warmup, so background load hits both;
+the best group of each side counts.
 
     python benchmarks/train_throughput.py --family gpt --size small
     python benchmarks/train_throughput.py --family bert t5 --size medium --precision float32
@@ -22,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -137,7 +137,8 @@ def step_fns(family: str, ours, ours_opt, hf, hf_opt, obj, data: list[dict], pre
 
 
 def interleaved(a, b, warmup: int, rounds: int, steps: int) -> tuple[float, float]:
-    """Median seconds per step of a and b, measured in alternating groups of `steps` steps."""
+    """Best seconds per step of a and b over alternating groups of `steps` steps. The best, not the median:
+    on a shared machine other jobs only ever add time, so the fastest group is the least disturbed."""
     for _ in range(warmup):
         a(), b()
     ta, tb = [], []
@@ -147,7 +148,7 @@ def interleaved(a, b, warmup: int, rounds: int, steps: int) -> tuple[float, floa
             for _ in range(steps):
                 fn()
             times.append((time.perf_counter() - start) / steps)
-    return statistics.median(ta), statistics.median(tb)
+    return min(ta), min(tb)
 
 
 def same_loss(family, ours, hf, obj, b) -> float:
