@@ -48,6 +48,9 @@ class DataModule(pl.LightningDataModule):
         self.batch_size = int(cfg.batch_size)
         self.eval_batch_size = int(cfg.get("eval_batch_size") or cfg.batch_size)
         self.num_workers = int(cfg.get("num_workers") or 0)
+        # page-locked host batches copy to the GPU asynchronously (useless, and costly, on CPU runs)
+        accelerator = str((cfg.get("trainer") or {}).get("accelerator", "cpu"))
+        self.pin_memory = accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available()
 
     def _rank(self) -> tuple[int, int]:
         trainer = self.trainer
@@ -61,14 +64,15 @@ class DataModule(pl.LightningDataModule):
         ds = self.datasets[split]
         if isinstance(ds, torch.utils.data.IterableDataset) or not hasattr(ds, "lengths"):  # streaming: sharded by the dataset
             return DataLoader(ds, batch_size=self.batch_size if train else self.eval_batch_size,
-                              collate_fn=ds.collate_fn, num_workers=self.num_workers)
+                              collate_fn=ds.collate_fn, num_workers=self.num_workers,
+                              pin_memory=self.pin_memory)
         rank, world = self._rank()
         sampler = BucketBatchSampler(ds.lengths, self.batch_size if train else self.eval_batch_size, shuffle=train,
                                      seed=int(self.cfg.seed), num_replicas=world, rank=rank)
         cls = ResumableLoader if train else DataLoader
         extra = {"progress": self._progress} if train else {}
         return cls(ds, batch_sampler=sampler, collate_fn=ds.collate_fn, num_workers=self.num_workers,
-                   persistent_workers=self.num_workers > 0, **extra)
+                   pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0, **extra)
 
     def train_dataloader(self):
         return self._loader("train", True)
