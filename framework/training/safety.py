@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import csv
 import os
 import pickle
 import random
@@ -23,6 +24,9 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.loggers.csv_logs import ExperimentWriter
+from pytorch_lightning.loggers.logger import rank_zero_experiment
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from framework.errors import NlpfError
@@ -175,6 +179,54 @@ class GracefulStop(pl.Callback):
 
     def preempted(self, trainer) -> Preempted:
         return Preempted(self.signal_name or "SIGTERM", trainer.global_step, self.saved)
+
+
+class _ContinuingWriter(ExperimentWriter):
+    """Lightning's CSV writer deletes an existing metrics.csv; this one continues it (a resumed run)."""
+
+    def _check_log_dir_exists(self) -> None:
+        if os.path.isfile(self.metrics_file_path):
+            with open(self.metrics_file_path, newline="") as f:
+                self.metrics_keys = sorted(next(csv.reader(f), []))  # new columns rewrite the file with the union
+
+    def drop_from(self, step: int) -> None:
+        """Forget the rows a killed run logged after its checkpoint: the resumed run logs those steps again."""
+        if not os.path.isfile(self.metrics_file_path):
+            return
+        with open(self.metrics_file_path, newline="") as f:
+            reader = csv.DictReader(f)
+            fields, rows = reader.fieldnames or [], list(reader)
+        kept = [r for r in rows if not (r.get("step") or "").isdigit() or int(r["step"]) < step]
+        if len(kept) == len(rows):
+            return
+        tmp = self.metrics_file_path + ".tmp"
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(kept)
+        os.replace(tmp, self.metrics_file_path)
+
+
+class ContinuingCSVLogger(CSVLogger):
+    """RUN_DIR/logs/metrics.csv that a resumed run continues instead of replacing."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            os.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _ContinuingWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
+class ContinueLog(pl.Callback):
+    """On resume, trims the CSV log to the restored step before training continues."""
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if trainer.ckpt_path and trainer.is_global_zero:
+            for logger in trainer.loggers:
+                if isinstance(logger, ContinuingCSVLogger):
+                    logger.experiment.drop_from(trainer.global_step)
 
 
 def discard_unstarted_run(run_dir: Path) -> None:

@@ -8,13 +8,16 @@ from framework.errors import ConfigError, did_you_mean
 LOGGERS = ("csv", "tensorboard")
 
 
-def _loggers(names, run_dir: Path):
-    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+def _loggers(names, run_dir: Path, flush_every: int = 100):
+    from pytorch_lightning.loggers import TensorBoardLogger
+
+    from framework.training.safety import ContinuingCSVLogger
 
     out = []
     for name in names or []:
-        if name == "csv":
-            out.append(CSVLogger(save_dir=str(run_dir), name="logs", version=""))
+        if name == "csv":  # a resumed run continues the log (Lightning's CSVLogger would delete it)
+            out.append(ContinuingCSVLogger(save_dir=str(run_dir), name="logs", version="",
+                                           flush_logs_every_n_steps=flush_every))
         elif name == "tensorboard":
             out.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""))
         else:
@@ -41,7 +44,7 @@ def make_trainer(cfg, run_dir: Path, monitor: str, mode: str, save):
     from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 
     from framework.training.callbacks import NlpfCheckpoint, TokensPerSecond
-    from framework.training.safety import AtomicCheckpointIO, GracefulStop, RngStates
+    from framework.training.safety import AtomicCheckpointIO, ContinueLog, GracefulStop, RngStates
 
     t = cfg.trainer
     nlpf_ckpt = NlpfCheckpoint(run_dir / "checkpoints", save, monitor, mode)
@@ -49,6 +52,7 @@ def make_trainer(cfg, run_dir: Path, monitor: str, mode: str, save):
         TokensPerSecond(every=max(int(t.log_every_n_steps), 1)),
         nlpf_ckpt,
         RngStates(),
+        ContinueLog(),
         GracefulStop(run_dir / "checkpoints" / "lightning" / "last.ckpt", save, run_dir / "checkpoints" / "last"),
         ModelCheckpoint(dirpath=str(run_dir / "checkpoints" / "lightning"), filename="step{step}",
                         save_last=True, save_top_k=0, every_n_train_steps=t.checkpoint_every_n_steps,
@@ -56,7 +60,9 @@ def make_trainer(cfg, run_dir: Path, monitor: str, mode: str, save):
     ]
     if t.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=int(t.early_stopping_patience)))
-    loggers = _loggers(t.loggers, run_dir)
+    # the CSV log is flushed at least as often as checkpoints are saved, so a crash loses no logged step
+    # that the resumed run will not log again
+    loggers = _loggers(t.loggers, run_dir, min(100, int(t.checkpoint_every_n_steps or 100)))
     if loggers:
         callbacks.append(LearningRateMonitor(logging_interval="step"))
     kwargs = dict(

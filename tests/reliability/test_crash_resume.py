@@ -102,6 +102,7 @@ def test_sigkill_then_resume_auto_matches_the_uninterrupted_run(tmp_path, refere
     assert f"resuming {run.resolve()}" in out
     assert len(list((tmp_path / "runs" / "crash").iterdir())) == 1  # continued in the same directory
     resumed = losses(run)
+    assert sorted(resumed) == list(range(36))  # the log of the killed run was kept up to its checkpoint
     after = [s for s in range(step, 36)]
     assert [resumed[s] for s in after] == pytest.approx([reference[s] for s in after], abs=1e-6, rel=0)
 
@@ -124,6 +125,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly_then_resumes(tmp_path, ref
     code, out = finish(nlpf("train", f"run_dir={run}", *RUN, "resume=auto"))
     assert code == 0, out[-3000:]
     resumed = losses(run)
+    assert sorted(resumed) == list(range(36))
     after = list(range(step, 36))
     assert [resumed[s] for s in after] == pytest.approx([reference[s] for s in after], abs=1e-6, rel=0)
 
