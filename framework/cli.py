@@ -110,6 +110,17 @@ def describe_os_error(err: OSError) -> tuple[str, str]:
     return f"{err.strerror or type(err).__name__}{':' + where if where else ''}", "run again with --debug for details"
 
 
+def describe_yaml_error(err: Exception) -> str | None:
+    """'cannot parse the YAML file F (line L, column C): problem' for a YAML syntax error (a config file, a
+    checkpoint's config.yaml or tokenizer.yaml), else None."""
+    if not type(err).__module__.startswith("yaml"):
+        return None
+    mark = getattr(err, "problem_mark", None)
+    where = f" '{mark.name}'" if mark is not None and not str(mark.name).startswith("<") else ""
+    at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"cannot parse the YAML file{where}{at}: {getattr(err, 'problem', None) or str(err).splitlines()[0]}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = os.environ.get("HYDRA_FULL_ERROR") == "1"
@@ -168,6 +179,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - the last line of defence against tracebacks
         if debug:
             raise
+        yaml_problem = describe_yaml_error(err)
+        if yaml_problem:
+            print(f"error: {yaml_problem}", file=sys.stderr)
+            print("  hint: fix the YAML syntax there (indentation, unclosed brackets or quotes)", file=sys.stderr)
+            return 2
 
         first = str(err).splitlines()[0] if str(err) else ""
         print(f"error: {type(err).__name__}: {first}", file=sys.stderr)

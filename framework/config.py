@@ -303,7 +303,9 @@ def validate(cfg: DictConfig, components: Sequence[str] = tuple(COMPONENT_GROUPS
     try:
         container = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as err:
-        raise ConfigError(f"cannot resolve config: {str(err).splitlines()[0]}") from None
+        raise ConfigError(f"cannot resolve config: {str(err).splitlines()[0]}",
+                          hint="a ${...} interpolation names a key or resolver that does not exist; "
+                          "write $${...} for a literal ${...}") from None
     raw = OmegaConf.create(container)
     known = {f.name for f in dataclasses.fields(RunConfig)}
     for key in raw.keys():

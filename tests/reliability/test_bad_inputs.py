@@ -89,6 +89,9 @@ CASES = [
          "only keys of the schemas"),
     Case("_target_ in an experiment file", ["train", "hydra.searchpath=[file://{fx}/conf]", "experiment=evil"],
          ("_target_",), ""),
+    Case("broken YAML in an experiment file", ["train", "hydra.searchpath=[file://{fx}/conf]", "experiment=broken"],
+         ("cannot parse the YAML file", "broken.yaml", "line 3"), "YAML syntax"),
+    Case("interpolation of a missing key", ["train", "experiment_name=${nope}"], ("nope", "resolve"), "$${"),
     Case("a builder path as a component name", ["train", "model.name=os:system"], ("os:system", "architecture"),
          "registered architectures"),
     # ---- files of the run
@@ -135,6 +138,10 @@ CASES = [
          ("do not match", "mismatch/model.safetensors", "missing"), "re-save"),
     Case("tokenizer larger than the model vocabulary", ["generate", "ckpt={fx}/vocab", "prompt=hi"],
          ("363 tokens", "vocab_size"), "another model"),
+    Case("broken YAML in a checkpoint config", ["evaluate", "ckpt={fx}/broken_yaml"],
+         ("broken_yaml/config.yaml", "line 2"), "YAML syntax"),
+    Case("broken YAML in a checkpoint tokenizer", ["generate", "ckpt={fx}/broken_tok", "prompt=hi"],
+         ("broken_tok/tokenizer/tokenizer.yaml",), "YAML syntax"),
     Case("init_from a truncated checkpoint", ["train", "init_from={fx}/truncated", *QUICK],
          ("truncated",), "save or import the checkpoint again"),
     Case("init_from a missing directory", ["train", "init_from={fx}/nope", *QUICK], ("init_from=", "nope"), "path"),
@@ -279,6 +286,12 @@ def fx(tmp_path_factory, tiny_ckpt) -> Path:
     shutil.copytree(tiny_ckpt, root / "vocab")
     tok = root / "vocab" / "tokenizer" / "tokenizer.yaml"
     tok.write_text(tok.read_text().replace("num_sentinels: 0", "num_sentinels: 100"))
+
+    (root / "conf" / "experiment" / "broken.yaml").write_text("# @package _global_\ntrainer: {max_steps: [\n")
+    shutil.copytree(tiny_ckpt, root / "broken_yaml")
+    (root / "broken_yaml" / "config.yaml").write_text("model: [unclosed\n")
+    shutil.copytree(tiny_ckpt, root / "broken_tok")
+    (root / "broken_tok" / "tokenizer" / "tokenizer.yaml").write_text("name: [\n")
 
     _bad_ckpt_file(root / "evil.ckpt")
     (root / "truncated.ckpt").write_bytes((root / "evil.ckpt").read_bytes()[:100])
