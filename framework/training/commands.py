@@ -44,6 +44,13 @@ def _prepare_run_dir(args: list[str]):
     cfg.run_dir = str(run_dir)
     if ckpt is not None:
         _say(f"resuming {run_dir} from {ckpt}")
+        previous = run_dir / "resolved.yaml"
+        if previous.is_file():  # an exact continuation needs the settings of the interrupted run
+            diffs = rundir.changed_settings(OmegaConf.to_container(OmegaConf.load(previous), resolve=True),
+                                            OmegaConf.to_container(cfg, resolve=True))
+            if diffs:
+                _say("warning: resuming with settings that differ from the interrupted run: " + "; ".join(diffs[:8])
+                     + (" ..." if len(diffs) > 8 else ""))
     freeze(cfg, run_dir)
     os.environ[rundir.RUN_DIR_ENV] = str(run_dir)
     if ckpt is not None:

@@ -68,6 +68,21 @@ def resolve_resume(resume: str | None, run_dir: str | None, experiment_name: str
     return found, found / LIGHTNING_CKPT
 
 
+def changed_settings(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """'key: old -> new' for each setting that differs between two resolved configs (resume and run_dir aside)."""
+    out = []
+    for key in sorted(set(old) | set(new), key=str):
+        full = f"{prefix}{key}"
+        if full in ("resume", "run_dir"):
+            continue
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += changed_settings(a, b, f"{full}.")
+        elif a != b:
+            out.append(f"{full}: {a} -> {b}")
+    return out
+
+
 RESUME_HINT = "resume with the same command plus resume=auto (or resume=RUN_DIR)"
 
 

@@ -7,6 +7,8 @@
 - `GracefulStop`: SIGTERM (cluster preemption; Lightning's handler) and SIGINT (Ctrl+C; ours) end training
   after the current step, save the Lightning checkpoint and nlpf's `last`, and `nlpf train` exits with
   128 + the signal number and says how to resume. A second Ctrl+C stops at once.
+- `ContinuingCSVLogger` + `ContinueLog`: a resumed run continues logs/metrics.csv instead of replacing it.
+- `discard_unstarted_run`: a run that fails before its first step leaves no half-made run directory.
 """
 from __future__ import annotations
 
@@ -31,7 +33,6 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from framework.errors import NlpfError
 from framework.training.rundir import Preempted
-
 
 
 def fsync_dir(directory: Path) -> None:

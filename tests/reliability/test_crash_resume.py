@@ -100,6 +100,7 @@ def test_sigkill_then_resume_auto_matches_the_uninterrupted_run(tmp_path, refere
     code, out = finish(nlpf(*args, "resume=auto"))
     assert code == 0, out[-3000:]
     assert f"resuming {run.resolve()}" in out
+    assert "differ from the interrupted run" not in out, out[-2000:]
     assert len(list((tmp_path / "runs" / "crash").iterdir())) == 1  # continued in the same directory
     resumed = losses(run)
     assert sorted(resumed) == list(range(36))  # the log of the killed run was kept up to its checkpoint
@@ -198,3 +199,11 @@ def test_a_crash_while_writing_keeps_the_previous_complete_checkpoints(tmp_path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last", "lightning"]  # no temporary directory left
     load_checkpoint(last)
     assert read_config(last).model.n_layer == 1
+
+
+def test_changed_settings_on_resume_are_listed():
+    from framework.training.rundir import changed_settings
+
+    old = {"batch_size": 4, "optim": {"lr": 0.001, "name": "adamw"}, "resume": None, "run_dir": "a"}
+    new = {"batch_size": 8, "optim": {"lr": 0.001, "name": "adamw"}, "resume": "auto", "run_dir": "b"}
+    assert changed_settings(old, new) == ["batch_size: 4 -> 8"]
