@@ -16,13 +16,14 @@ the best group of each side counts.
 
 Sizes: small = hidden 256, 4 layers, 4 heads, sequence 256, batch 8; medium = hidden 512, 8 layers,
 8 heads, sequence 256, batch 8 (T5: that many encoder and decoder layers). FFN 4x hidden, dropout 0.
-Peak memory is the growth of the resident set over a few steps, measured in a fresh subprocess per side.
+Peak memory is the growth of the resident set over three steps (peak minus the size before them, the peak
+reset after building), measured in a fresh subprocess per side.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import gc
 import subprocess
 import sys
 import tempfile
@@ -159,9 +160,17 @@ def same_loss(family, ours, hf, obj, b) -> float:
     return abs(a - c) / abs(c)
 
 
-def rss_mib() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+def status_mib(field: str) -> float:
+    """VmRSS (now) or VmHWM (peak since the last reset) of this process, in MiB."""
+    with open("/proc/self/status") as f:
+        line = next(line for line in f if line.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
+
+
+def reset_peak() -> None:
+    """Start VmHWM again from the current resident set (Linux >= 4.0), so building both models does not count."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 def memory_child(args) -> None:
@@ -177,10 +186,12 @@ def memory_child(args) -> None:
             del hf, hf_opt
         else:
             del ours, ours_opt
-        before = rss_mib()
+        gc.collect()
+        reset_peak()
+        before = status_mib("VmRSS")
         for _ in range(3):
             fn()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak = status_mib("VmHWM")
         print(json.dumps({"peak_growth_mib": max(peak - before, 0.0)}))
 
 
