@@ -68,7 +68,8 @@ class MaskedLM(Objective):
         """The head only at the chosen positions (about 15%): logits [N, V] for the N targets in row-major
         order. The LM head is over a third of a small model's compute, so this is the biggest MLM saving."""
         backbone, head = getattr(model, "backbone", None), getattr(model, "head", None)
-        if backbone is None or head is None or getattr(backbone, "kind", None) != "encoder":
+        compiled = getattr(model, "_compiled_call_impl", None) is not None  # trainer.compile: keep its graph
+        if compiled or backbone is None or head is None or getattr(backbone, "kind", None) != "encoder":
             return model(**self.inputs(batch))
         from framework.model import ModelOutput
 

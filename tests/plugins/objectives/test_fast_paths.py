@@ -45,3 +45,14 @@ def test_causal_lm_loss_shifts_labels_like_slicing_logits():
         expected = cross_entropy(logits[:, :-1], labels[:, 1:], smoothing)
         got = obj.loss(type("Out", (), {"logits": logits})(), {"labels": labels})
         torch.testing.assert_close(got, expected)
+
+
+def test_masked_lm_keeps_a_compiled_model_whole():
+    model = _model(dict(name="bert", vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=16),
+                   dict(name="lm", tie_word_embeddings=True, transform=True, bias=True))
+    model._compiled_call_impl = model._call_impl  # what nn.Module.compile() sets, without compiling
+    obj = MaskedLM(mask_id=4, vocab=50, special=[0, 1, 2, 3, 4])
+    ids = torch.randint(5, 50, (2, 8))
+    batch = obj.prepare({"input_ids": ids, "attention_mask": torch.ones_like(ids)})
+    assert obj.forward(model, batch).logits.shape == (2, 8, 50)
