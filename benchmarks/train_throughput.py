@@ -13,6 +13,7 @@ the best group of each side counts.
     python benchmarks/train_throughput.py --family gpt --size small
     python benchmarks/train_throughput.py --family bert t5 --size medium --precision float32
     python benchmarks/train_throughput.py --family all --size small --threads 2
+    python benchmarks/train_throughput.py --family gpt --size small --compile --warmup 2
 
 Sizes: small = hidden 256, 4 layers, 4 heads, sequence 256, batch 8; medium = hidden 512, 8 layers,
 8 heads, sequence 256, batch 8 (T5: that many encoder and decoder layers). FFN 4x hidden, dropout 0.
@@ -112,8 +113,14 @@ def build_pair(family: str, s: dict, vocab: int, root: Path, hf_fused: bool):
     return ours, ours_opt, hf, hf_opt
 
 
-def step_fns(family: str, ours, ours_opt, hf, hf_opt, obj, data: list[dict], precision: str):
+def step_fns(family: str, ours, ours_opt, hf, hf_opt, obj, data: list[dict], precision: str, compile_: bool = False):
     autocast = precision == "bf16-mixed"
+
+    def ours_loss(b):
+        return obj.loss(obj.forward(ours, b), b)
+
+    if compile_:  # forward and loss in one graph (compiled during warmup)
+        ours_loss = torch.compile(ours_loss)
     hf_data = [hf_inputs(family, b) for b in data]
     counter = {"ours": 0, "hf": 0}
 
@@ -127,7 +134,7 @@ def step_fns(family: str, ours, ours_opt, hf, hf_opt, obj, data: list[dict], pre
     def ours_step():
         b = data[counter["ours"] % len(data)]
         counter["ours"] += 1
-        run(lambda: obj.loss(obj.forward(ours, b), b), ours_opt)
+        run(lambda: ours_loss(b), ours_opt)
 
     def hf_step():
         b = hf_data[counter["hf"] % len(hf_data)]
@@ -216,6 +223,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--hf-fused", action="store_true", help="give transformers the fused AdamW kernel too")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile nlpf's forward + loss (trainer.compile); use --warmup >= 2 to absorb compilation")
     p.add_argument("--memory-child", choices=["ours", "hf"], help=argparse.SUPPRESS)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -224,7 +233,8 @@ def main() -> None:
     families = list(FAMILIES) if "all" in args.family else args.family
     s = SIZES[args.size]
     tokens = s["batch"] * s["seq"]
-    print(f"size {args.size} {s}, vocab {args.vocab}, threads {args.threads}, torch {torch.__version__}")
+    print(f"size {args.size} {s}, vocab {args.vocab}, threads {args.threads}, compile {args.compile}, "
+          f"torch {torch.__version__}")
     rows = []
     for family in families:
         obj = objective(family, args.vocab)
@@ -234,7 +244,7 @@ def main() -> None:
         diff = same_loss(family, ours, hf, obj, data[0])
         hf_fp32 = None
         for precision in args.precision:
-            a, b = step_fns(family, ours, ours_opt, hf, hf_opt, obj, data, precision)
+            a, b = step_fns(family, ours, ours_opt, hf, hf_opt, obj, data, precision, args.compile)
             t_ours, t_hf = interleaved(a, b, args.warmup, args.rounds, args.steps)
             if precision == "float32":
                 hf_fp32 = t_hf
