@@ -1,12 +1,14 @@
 """Callbacks: tokens/s in the progress bar, and nlpf checkpoints (last and best) in RUN_DIR/checkpoints/."""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Callable
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 
 class TokensPerSecond(pl.Callback):
@@ -82,3 +84,16 @@ class NlpfCheckpoint(pl.Callback):
 
     def load_state_dict(self, state_dict):
         self.best = state_dict.get("best")
+
+
+class AtomicModelCheckpoint(ModelCheckpoint):
+    """Lightning's checkpoint (for exact resume), written to a temporary file and renamed into place, so a run
+    killed while saving still has its previous last.ckpt intact."""
+
+    def _save_checkpoint(self, trainer, filepath: str) -> None:
+        tmp = f"{filepath}.tmp"
+        super()._save_checkpoint(trainer, tmp)
+        if trainer.is_global_zero and os.path.exists(tmp):
+            os.replace(tmp, filepath)
+        trainer.strategy.barrier("atomic_checkpoint")
+        self._last_checkpoint_saved = filepath

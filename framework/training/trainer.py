@@ -41,9 +41,9 @@ def make_trainer(cfg, run_dir: Path, monitor: str, mode: str, save):
     """(Trainer, NlpfCheckpoint callback). Lightning's own checkpoint (for exact resume) goes to
     RUN_DIR/checkpoints/lightning/last.ckpt; nlpf checkpoints to RUN_DIR/checkpoints/{best,last}."""
     import pytorch_lightning as pl
-    from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+    from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor
 
-    from framework.training.callbacks import NlpfCheckpoint, TokensPerSecond
+    from framework.training.callbacks import AtomicModelCheckpoint, NlpfCheckpoint, TokensPerSecond
     from framework.training.safety import AtomicCheckpointIO, ContinueLog, GracefulStop, RngStates
 
     t = cfg.trainer
@@ -54,7 +54,7 @@ def make_trainer(cfg, run_dir: Path, monitor: str, mode: str, save):
         RngStates(),
         ContinueLog(),
         GracefulStop(run_dir / "checkpoints" / "lightning" / "last.ckpt", save, run_dir / "checkpoints" / "last"),
-        ModelCheckpoint(dirpath=str(run_dir / "checkpoints" / "lightning"), filename="step{step}",
+        AtomicModelCheckpoint(dirpath=str(run_dir / "checkpoints" / "lightning"), filename="step{step}",
                         save_last=True, save_top_k=0, every_n_train_steps=t.checkpoint_every_n_steps,
                         save_on_train_epoch_end=True),
     ]
