@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -16,24 +15,13 @@ from typing import Any, Optional
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from framework.atomic import atomic_directory
 from framework.errors import NlpfError
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.yaml"
 META = "meta.json"
 TOKENIZER_DIR = "tokenizer"
-
-
-def _fsync_tree(root: Path) -> None:
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            with open(path, "rb") as f:
-                os.fsync(f.fileno())
-    fd = os.open(root, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _meta(extra: Optional[dict]) -> dict:
@@ -94,26 +82,13 @@ def save_checkpoint(directory, model: torch.nn.Module, cfg: Any, tokenizer_dir_o
 
     directory = Path(directory)
     check_replaceable(directory, {WEIGHTS, CONFIG, META, TOKENIZER_DIR}, "an nlpf checkpoint")
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
-    try:
+    with atomic_directory(directory) as tmp:
         save_file(_unique_state(model), str(tmp / WEIGHTS), metadata={"format": "pt"})
         node = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
         (tmp / CONFIG).write_text(OmegaConf.to_yaml(node, resolve=True))
         if tokenizer_dir_or_obj is not None:
             _write_tokenizer(tokenizer_dir_or_obj, tmp / TOKENIZER_DIR)
         (tmp / META).write_text(json.dumps(_meta(meta), indent=2) + "\n")
-        _fsync_tree(tmp)
-        if directory.exists():  # swap: old out of the way first, so the target name is never half-written
-            old = directory.parent / f".{directory.name}.old-{os.getpid()}"
-            os.replace(directory, old)
-            os.replace(tmp, directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return directory
 
 

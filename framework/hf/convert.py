@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from types import ModuleType
@@ -11,6 +10,7 @@ from types import ModuleType
 import torch
 from omegaconf import OmegaConf
 
+from framework.atomic import atomic_directory
 from framework.errors import NlpfError, did_you_mean
 from framework.hf import bert, gpt2, t5
 from framework.hf.mapping import to_hf, to_ours
@@ -188,20 +188,8 @@ def export_hf(ckpt, out) -> Path:
         base["id2label"] = {str(i): f"LABEL_{i}" for i in range(head["num_labels"])}
         base["label2id"] = {f"LABEL_{i}": i for i in range(head["num_labels"])}
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_directory(out) as tmp:  # only an earlier export is replaced (checked above)
         save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         (tmp / "config.json").write_text(json.dumps(base, indent=2, sort_keys=True) + "\n")
         copy_back(ckpt / TOKENIZER_DIR, tmp)
-        if out.exists():  # only an earlier export (checked above)
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

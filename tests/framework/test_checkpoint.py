@@ -45,7 +45,7 @@ def test_failed_save_leaves_previous_checkpoint(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr("framework.checkpoint._fsync_tree", boom)
+    monkeypatch.setattr("framework.atomic.fsync_tree", boom)
     with pytest.raises(OSError):
         save_checkpoint(tmp_path / "ckpt", model, cfg)
     assert (tmp_path / "ckpt" / "model.safetensors").read_bytes() == before
