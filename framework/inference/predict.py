@@ -19,6 +19,7 @@ from typing import Any, Iterable, Iterator, Optional, Sequence, TextIO
 import torch
 
 from framework.errors import NlpfError
+from framework.inference.scoring import pad_right
 
 TASKS = ("classification", "token_classification", "qa")
 FORMATS = ("auto", "jsonl", "csv", "tsv", "text")
@@ -96,16 +97,6 @@ def _field(record: dict, key: str, number: int, hint_keys: Sequence[str]) -> Any
 # ---------------------------------------------------------------- batching
 
 
-def _pad(rows: Sequence[Sequence[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, :len(r)] = torch.tensor(r, dtype=torch.long)
-        mask[i, :len(r)] = 1
-    return ids.to(device), mask.to(device)
-
-
 def by_length(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:
     """Index batches of examples of similar length (longest first)."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
@@ -181,10 +172,10 @@ class Predictor:
         logits_of: list[list[torch.Tensor]] = [[] for _ in records]
         for batch in by_length([len(w["ids"]) for _, w in windows], self.batch_size):
             rows = [windows[k][1] for k in batch]
-            ids, mask = _pad([r["ids"] for r in rows], self.pad_id, self.p.device)
+            ids, mask = pad_right([r["ids"] for r in rows], self.pad_id, self.p.device)
             kwargs = {}
             if any(any(r.get("type_ids") or ()) for r in rows):  # pairs; all-zero segments are the default
-                kwargs["token_type_ids"], _ = _pad([r["type_ids"] for r in rows], 0, self.p.device)
+                kwargs["token_type_ids"], _ = pad_right([r["type_ids"] for r in rows], 0, self.p.device)
             logits = self.p.model(input_ids=ids, attention_mask=mask, **kwargs).logits.float().cpu()
             for j, k in enumerate(batch):
                 logits_of[windows[k][0]].append((windows[k][1], logits[j]))

@@ -42,7 +42,8 @@ class SequenceScore:
         return out
 
 
-def _pad(rows: Sequence[Sequence[int]], value: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_right(rows: Sequence[Sequence[int]], value: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad token id rows with `value`; returns (ids, attention_mask) on `device`."""
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), value, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -64,7 +65,7 @@ def score_decoder(model, token_rows: Sequence[Sequence[int]], context: int, pad_
     only (1 when a BOS token was prepended, else 1 because the first token has nothing to condition on)."""
     if max(len(r) for r in token_rows) <= context:  # nothing to score (empty texts)
         return [SequenceScore(0.0, 0, [], []) for _ in token_rows]
-    ids, mask = _pad([r or [pad_id] for r in token_rows], pad_id, device)
+    ids, mask = pad_right([r or [pad_id] for r in token_rows], pad_id, device)
     logits = model(input_ids=ids, attention_mask=mask).logits
     logp = _gather_logprobs(logits[:, :-1], ids[:, 1:])
     results = []
@@ -78,9 +79,9 @@ def score_decoder(model, token_rows: Sequence[Sequence[int]], context: int, pad_
 def score_seq2seq(model, sources: Sequence[Sequence[int]], targets: Sequence[Sequence[int]], pad_id: int,
                   decoder_start_id: int, device="cpu") -> list[SequenceScore]:
     """Score each target (ending with EOS when the tokenizer adds it) given its source."""
-    src, src_mask = _pad(sources, pad_id, device)
-    dec_in, dec_mask = _pad([[decoder_start_id, *t[:-1]] for t in targets], pad_id, device)
-    labels, _ = _pad(targets, pad_id, device)
+    src, src_mask = pad_right(sources, pad_id, device)
+    dec_in, dec_mask = pad_right([[decoder_start_id, *t[:-1]] for t in targets], pad_id, device)
+    labels, _ = pad_right(targets, pad_id, device)
     logits = model(input_ids=src, attention_mask=src_mask, decoder_input_ids=dec_in,
                    decoder_attention_mask=dec_mask).logits
     logp = _gather_logprobs(logits, labels)
