@@ -40,9 +40,9 @@ def resolve_files(spec: str | None, key: str = "data.path", suffixes: set[str] |
                     hint=f"fix the path (relative paths start at {Path.cwd()})")
 
 
-def read_lines(path: Path, encoding_errors: str = "strict") -> Iterator[tuple[int, str]]:
-    """(line number from 1, line without its newline). Non-UTF-8 bytes raise an error naming the line,
-    unless encoding_errors='replace'."""
+def read_lines(path: Path, encoding_errors: str = "strict", keep_ends: bool = False) -> Iterator[tuple[int, str]]:
+    """(line number from 1, line without its newline, or with it when keep_ends). Non-UTF-8 bytes raise an
+    error naming the line, unless encoding_errors='replace'."""
     if encoding_errors not in ("strict", "replace", "ignore"):
         raise NlpfError(f"encoding_errors='{encoding_errors}' is not supported", hint="use strict, replace or ignore")
     with open(path, "rb") as f:
@@ -56,7 +56,7 @@ def read_lines(path: Path, encoding_errors: str = "strict") -> Iterator[tuple[in
                 ) from None
             if number == 1 and line.startswith("\ufeff"):
                 line = line[1:]  # byte-order mark
-            yield number, line.rstrip("\r\n")
+            yield number, line if keep_ends else line.rstrip("\r\n")
 
 
 def read_text(path: Path, encoding_errors: str = "strict") -> str:
@@ -87,8 +87,9 @@ def sniff_delimiter(path: Path, delimiter: str | None) -> str:
 def read_csv(path: Path, delimiter: str | None = None, column_names: list[str] | None = None,
              encoding_errors: str = "strict") -> Iterator[tuple[int, dict]]:
     """Rows as dicts keyed by the header (or by `column_names` for files without a header)."""
-    text = "\n".join(line for _, line in read_lines(path, encoding_errors))
-    reader = csv.reader(io.StringIO(text), delimiter=sniff_delimiter(path, delimiter))
+    # Line ends are kept so that a quoted cell's own "\r\n" reads back as written; csv splits records itself.
+    text = "".join(line for _, line in read_lines(path, encoding_errors, keep_ends=True))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(path, delimiter))
     header = list(column_names) if column_names else next(reader, None)
     if header is None:
         return
