@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from framework.modules import activation
+from framework.modules.loss import linear_cross_entropy
 
 
 class LMHead(nn.Module):
@@ -26,14 +27,25 @@ class LMHead(nn.Module):
             self.proj.weight = embedding.weight  # tied: one Parameter, saved once
         self.bias = nn.Parameter(torch.zeros(vocab_size)) if bias else None
 
-    def forward(self, hidden_states: torch.Tensor, attention_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def features(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """What the vocabulary projection reads: hidden states after the rescale and the transform."""
         x = hidden_states
         if self.scale is not None:
             x = x * self.scale
         if self.dense is not None:
             x = self.norm(self.act(self.dense(x)))
-        logits = self.proj(x)
+        return x
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        logits = self.proj(self.features(hidden_states))
         return logits + self.bias if self.bias is not None else logits
+
+    def loss(self, hidden_states: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+        """Token-mean cross-entropy of this head's logits against `labels` (-100: ignored), the projection fused
+        with the loss so the [N, V] logits are never stored (`framework.modules.loss`)."""
+        x = self.features(hidden_states)
+        return linear_cross_entropy(x.reshape(-1, x.shape[-1]), self.proj.weight, labels.reshape(-1),
+                                    bias=self.bias, label_smoothing=label_smoothing)
 
 
 def build(cfg, backbone, num_labels=None) -> LMHead:

@@ -1,12 +1,50 @@
 """The Objective interface and the small tensor helpers the objectives share."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 
 from framework.errors import ConfigError
+from framework.model import ModelOutput
 
 IGNORE_INDEX = -100
+
+
+@dataclass
+class LossOutput(ModelOutput):
+    """A ModelOutput whose loss was computed together with it (no logits: see `fusable_lm_head`)."""
+
+    loss: Optional[torch.Tensor] = None
+
+
+def fusable_lm_head(model):
+    """The model's LM head when its projection can be fused with the loss, else None.
+
+    Only while gradients are recorded (training): evaluation needs the logits for its metrics. Not for a
+    compiled model (trainer.compile), whose compiled graph runs whole.
+    """
+    from plugins.heads.lm import LMHead
+
+    head, backbone = getattr(model, "head", None), getattr(model, "backbone", None)
+    if not isinstance(head, LMHead) or backbone is None or not torch.is_grad_enabled():
+        return None
+    if getattr(model, "_compiled_call_impl", None) is not None:
+        return None
+    return head
+
+
+def fused_lm_forward(model, inputs: dict, labels: torch.Tensor, label_smoothing: float = 0.0):
+    """Backbone, then the LM head's projection fused with the cross-entropy against `labels` ([B, L], aligned
+    with the last hidden state); a LossOutput, or None when the model does not allow it."""
+    head = fusable_lm_head(model)
+    if head is None:
+        return None
+    out = model.backbone(**inputs)
+    loss = head.loss(out.last_hidden_state, labels, label_smoothing)
+    return LossOutput(None, out.last_hidden_state, out.hidden_states, loss=loss)
 
 
 class Objective:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from plugins.objectives.base import IGNORE_INDEX, Objective, cross_entropy
+from plugins.objectives.base import IGNORE_INDEX, Objective, cross_entropy, fused_lm_forward
 
 
 class CausalLM(Objective):
@@ -24,11 +24,20 @@ class CausalLM(Objective):
     def count_targets(self, batch):
         return (batch["labels"][:, 1:] != IGNORE_INDEX).sum()
 
-    def loss(self, output, batch):
+    def targets(self, batch):
         # logits at t predict the label at t+1; shifting the labels (not slicing the logits) avoids a copy
         # of the [B, L, V] logits, the largest tensor of the step
-        targets = F.pad(batch["labels"][:, 1:], (0, 1), value=IGNORE_INDEX)
-        return cross_entropy(output.logits, targets, self.label_smoothing)
+        return F.pad(batch["labels"][:, 1:], (0, 1), value=IGNORE_INDEX)
+
+    def forward(self, model, batch):
+        """In training the LM head's projection runs fused with the loss (no logits; `loss` returns it)."""
+        fused = fused_lm_forward(model, self.inputs(batch), self.targets(batch), self.label_smoothing)
+        return fused if fused is not None else super().forward(model, batch)
+
+    def loss(self, output, batch):
+        if getattr(output, "loss", None) is not None:
+            return output.loss
+        return cross_entropy(output.logits, self.targets(batch), self.label_smoothing)
 
 
 def build(cfg, tokenizer=None) -> CausalLM:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from plugins.objectives.base import IGNORE_INDEX, Objective, cross_entropy, special_id, special_ids, vocab_size
+from plugins.objectives.base import (IGNORE_INDEX, LossOutput, Objective, cross_entropy, fusable_lm_head, special_id,
+                                     special_ids, vocab_size)
 
 
 def word_start_table(tokenizer, size: int) -> torch.Tensor | None:
@@ -74,10 +75,16 @@ class MaskedLM(Objective):
         from framework.model import ModelOutput
 
         out = backbone(**self.inputs(batch))
-        targets = out.last_hidden_state[batch["labels"] != IGNORE_INDEX]
+        chosen = batch["labels"] != IGNORE_INDEX
+        targets = out.last_hidden_state[chosen]
+        if fusable_lm_head(model) is not None:  # training: projection fused with the loss, no logits
+            loss = head.loss(targets, batch["labels"][chosen])
+            return LossOutput(None, out.last_hidden_state, out.hidden_states, loss=loss)
         return ModelOutput(head(targets), out.last_hidden_state, out.hidden_states)
 
     def loss(self, output, batch):
+        if getattr(output, "loss", None) is not None:
+            return output.loss
         labels = batch["labels"]
         if output.logits.dim() == 2:  # logits of the target positions only (from `forward`)
             labels = labels[labels != IGNORE_INDEX]

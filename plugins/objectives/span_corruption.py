@@ -8,7 +8,8 @@ from __future__ import annotations
 import torch
 
 from framework.errors import ConfigError
-from plugins.objectives.base import IGNORE_INDEX, Objective, cross_entropy, shift_right, special_id
+from plugins.objectives.base import (IGNORE_INDEX, Objective, cross_entropy, fused_lm_forward, shift_right,
+                                     special_id)
 
 
 def random_segmentation(num_items: int, num_segments: int, rows: int, device) -> torch.Tensor:
@@ -83,7 +84,14 @@ class SpanCorruption(Objective):
             "decoder_input_ids": shift_right(labels, self.pad_id, self.pad_id),
         }
 
+    def forward(self, model, batch):
+        """In training the LM head's projection runs fused with the loss (no logits; `loss` returns it)."""
+        fused = fused_lm_forward(model, self.inputs(batch), batch["labels"])
+        return fused if fused is not None else super().forward(model, batch)
+
     def loss(self, output, batch):
+        if getattr(output, "loss", None) is not None:
+            return output.loss
         return cross_entropy(output.logits, batch["labels"])
 
 
