@@ -3,7 +3,8 @@
 Self-attention uses one fused QKV projection; cross-attention projects queries from the decoder and
 keys/values (fused) from the encoder output. Padding/causal masks arrive as one boolean mask,
 or (with a relative position bias) as one additive float `bias`, computed once per forward by the model and shared by all layers.
-A cache entry is the tuple (keys, values), each [B, heads, positions, head_dim].
+A cache entry is the tuple (keys, values), each [B, heads, positions, head_dim], grown by `torch.cat`, or a
+preallocated `LayerCache` (framework/modules/kv_cache.py) written in place.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from framework.modules.kv_cache import LayerCache
 
 KVCache = tuple[torch.Tensor, torch.Tensor]
 
@@ -54,9 +57,9 @@ class Attention(nn.Module):
         bias: Optional[torch.Tensor] = None,
         is_causal: bool = False,
         memory: Optional[torch.Tensor] = None,
-        cache: Optional[KVCache] = None,
+        cache: Optional[KVCache | LayerCache] = None,
         use_cache: bool = False,
-    ) -> tuple[torch.Tensor, Optional[KVCache]]:
+    ) -> tuple[torch.Tensor, Optional[KVCache | LayerCache]]:
         """x: [B, L, hidden]; memory: encoder output for cross-attention (ignored when its keys/values are cached).
 
         Returns the output [B, L, hidden] and the new cache entry (None unless use_cache).
@@ -64,13 +67,18 @@ class Attention(nn.Module):
         b, n, _ = x.shape
         if self.cross:
             q = self._split(self.q(x), 1)[0]
-            if cache is not None:  # encoder keys/values never change while decoding
-                k, v = cache
+            static = isinstance(cache, LayerCache)
+            if cache is not None and (not static or cache.cross is not None):  # encoder keys/values never change
+                k, v = cache.cross if static else cache
             else:
                 k, v = self._split(self.kv(memory), 2).unbind(0)
+                if static:
+                    cache.cross = (k, v)
         else:
             q, k, v = self._split(self.qkv(x), 3).unbind(0)
-            if cache is not None:
+            if isinstance(cache, LayerCache):
+                k, v = cache.append(k, v)
+            elif cache is not None:
                 k = torch.cat([cache[0], k], dim=2)
                 v = torch.cat([cache[1], v], dim=2)
         if bias is not None and bias.is_floating_point() and bias.dtype != q.dtype:
@@ -83,4 +91,6 @@ class Attention(nn.Module):
             scale=self.scale,
         )
         out = out.transpose(1, 2).reshape(b, n, self.num_heads * self.head_dim)
-        return self.out(out), ((k, v) if use_cache else None)
+        if not use_cache:
+            return self.out(out), None
+        return self.out(out), (cache if isinstance(cache, LayerCache) else (k, v))

@@ -11,6 +11,7 @@ from torch import nn
 
 from framework.modules.attention import Attention
 from framework.modules.feedforward import FeedForward
+from framework.modules.kv_cache import join_layer_cache, split_layer_cache
 from framework.modules.norms import make_norm
 
 
@@ -65,14 +66,16 @@ class TransformerLayer(nn.Module):
         cache: Optional[tuple[torch.Tensor, ...]] = None,
         use_cache: bool = False,
     ) -> tuple[torch.Tensor, Optional[tuple[torch.Tensor, ...]]]:
-        """cache: (k, v) for self-attention, plus (cross_k, cross_v) in layers with cross-attention."""
+        """cache: (k, v) for self-attention, plus (cross_k, cross_v) in layers with cross-attention, or a
+        preallocated `LayerCache` holding both."""
+        self_cache, cross_cache = split_layer_cache(cache)
         out, new_cache = self.attn(self._input(x, self.attn_norm), bias=bias, is_causal=is_causal,
-                                   cache=cache[:2] if cache is not None else None, use_cache=use_cache)
+                                   cache=self_cache, use_cache=use_cache)
         x = self._add(x, out, self.attn_norm)
         if self.cross_attn is not None:
-            out, cross_cache = self.cross_attn(self._input(x, self.cross_norm), bias=memory_bias, memory=memory,
-                                               cache=cache[2:] if cache is not None else None, use_cache=use_cache)
+            out, new_cross = self.cross_attn(self._input(x, self.cross_norm), bias=memory_bias, memory=memory,
+                                             cache=cross_cache, use_cache=use_cache)
             x = self._add(x, out, self.cross_norm)
-            new_cache = (*new_cache, *cross_cache) if use_cache else None
+            new_cache = join_layer_cache(new_cache, new_cross) if use_cache else None
         x = self._add(x, self.ffn(self._input(x, self.ffn_norm)), self.ffn_norm)
         return x, new_cache

@@ -11,6 +11,7 @@ from framework.modules import BackboneOutput, Embeddings, TransformerLayer, atte
 
 class GPT(nn.Module):
     kind = "decoder"
+    static_cache = True  # generation may pass a preallocated framework.modules.kv_cache.StaticCache
 
     def __init__(self, cfg):
         super().__init__()

@@ -74,6 +74,7 @@ class T5Stack(nn.Module):
 
 class T5(nn.Module):
     kind = "encoder-decoder"
+    static_cache = True  # generation may pass a preallocated framework.modules.kv_cache.StaticCache
 
     def __init__(self, cfg):
         super().__init__()
