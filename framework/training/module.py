@@ -23,6 +23,35 @@ def monitor_for(task: str, labels) -> tuple[str, str]:
     return MONITOR.get(task, ("val/loss", "min"))
 
 
+class NonFiniteWatch:
+    """Remembers the first training step whose loss was NaN or infinite, on the loss's device, so that watching
+    costs no host sync; `raise_if_seen` (one sync) stops the run naming that step and loss."""
+
+    def __init__(self):
+        self.step = None  # tensor: first bad step, -1 while every loss was finite
+        self.loss = None
+
+    def record(self, loss: torch.Tensor, step: int) -> None:
+        loss = loss.detach()
+        if self.step is None:
+            self.step = torch.full((), -1, dtype=torch.long, device=loss.device)
+            self.loss = torch.zeros((), dtype=loss.dtype, device=loss.device)
+        first = (self.step < 0) & ~torch.isfinite(loss)
+        self.step = torch.where(first, step, self.step)
+        self.loss = torch.where(first, loss, self.loss)
+
+    def raise_if_seen(self) -> None:
+        if self.step is None or int(self.step) < 0:
+            return
+        from framework.errors import NlpfError
+
+        raise NlpfError(
+            f"the training loss became {self.loss.item()} at step {int(self.step)}",
+            hint="lower optim.lr, set trainer.gradient_clip_val=1.0 or precision=bf16-mixed instead of 16-mixed; "
+            "trainer.on_nan=skip skips such batches",
+        )
+
+
 class TrainModule(pl.LightningModule):
     def __init__(self, cfg, model: torch.nn.Module, objective, labels: list[str] | None = None):
         super().__init__()
@@ -32,6 +61,7 @@ class TrainModule(pl.LightningModule):
         self.val_metrics = TaskMetrics(objective.task, self.labels, **kwargs)
         self.test_metrics = TaskMetrics(objective.task, self.labels, **kwargs)
         self.on_nan = str(cfg.trainer.on_nan)
+        self.nonfinite = NonFiniteWatch()
 
     def forward(self, batch: dict):
         return self.objective.forward(self.model, batch)
@@ -43,19 +73,30 @@ class TrainModule(pl.LightningModule):
 
     def training_step(self, batch, batch_idx):
         batch, output, loss = self._step(batch)
-        if not torch.isfinite(loss):
-            if self.on_nan == "skip":
+        if self.on_nan == "skip":  # deciding per batch needs the value on the host: one sync per step
+            if not torch.isfinite(loss):
                 self.print(f"warning: non-finite loss at step {self.global_step}, batch skipped")
                 return None
-            from framework.errors import NlpfError
-
-            raise NlpfError(
-                f"the training loss became {loss.item()} at step {self.global_step}",
-                hint="lower optim.lr, set trainer.gradient_clip_val=1.0 or precision=bf16-mixed instead of 16-mixed; "
-                "trainer.on_nan=skip skips such batches",
-            )
+        else:
+            self.nonfinite.record(loss, self.global_step)
+            if self._check_due():
+                self.nonfinite.raise_if_seen()
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=batch["input_ids"].size(0))
         return loss
+
+    def _check_due(self) -> bool:
+        """Look at the recorded losses on the host only every log_every_n_steps steps (Lightning syncs there to
+        log anyway), and before anything could save the weights: a checkpoint step, the last step of an epoch
+        or of the run. on_validation_start checks before validation (which saves the best checkpoint)."""
+        trainer, step = self.trainer, self.global_step + 1
+        every = [int(trainer.log_every_n_steps or 1), int(self.cfg.trainer.get("checkpoint_every_n_steps") or 0)]
+        if any(n > 0 and step % n == 0 for n in every):
+            return True
+        return bool(trainer.is_last_batch) or (trainer.max_steps is not None and 0 < trainer.max_steps <= step)
+
+    def on_validation_start(self):
+        if self.on_nan != "skip":
+            self.nonfinite.raise_if_seen()
 
     def _eval_step(self, batch, metrics: TaskMetrics):
         batch, output, loss = self._step(batch)
