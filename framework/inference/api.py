@@ -189,9 +189,12 @@ class InferenceMixin:
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         self._check_positions(input_ids.shape[1], o.max_new_tokens)
-        self.model.eval()
-        return generate_ids(self.model, input_ids.to(self.device), attention_mask.to(self.device), o,
-                            eos, self.kind == "encoder-decoder", self._decoder_start_id(),
+        if any(m.training for m in self.model.modules()):  # eval() sets an attribute per module: costly per call
+            self.model.eval()
+        seq2seq = self.kind == "encoder-decoder"
+        device = self.device
+        return generate_ids(self.model, input_ids.to(device), attention_mask.to(device), o,
+                            eos, seq2seq, self._decoder_start_id() if seq2seq else None,
                             on_token=on_token, stop_check=stop_check, with_scores=with_scores)
 
     def _check_positions(self, prompt_length: int, max_new_tokens: int) -> None:
