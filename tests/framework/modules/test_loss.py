@@ -24,13 +24,22 @@ def _grads(loss, *tensors):
 
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("smoothing", [0.0, 0.2])
-@pytest.mark.parametrize("rows", [1, 8, 16, 100])  # blocks that do and do not divide the 37 rows
-def test_matches_linear_then_cross_entropy(bias, smoothing, rows):
+@pytest.mark.parametrize("rows,group", [(1, 1), (8, 8), (8, 24), (16, None), (100, None)])  # blocks and groups
+def test_matches_linear_then_cross_entropy(bias, smoothing, rows, group):  # that do and do not divide the 37 rows
     x, w, b, labels = _inputs(bias=bias)
     expected = F.cross_entropy(F.linear(x, w, b), labels, ignore_index=IGNORE_INDEX, label_smoothing=smoothing)
-    got = linear_cross_entropy(x, w, labels, bias=b, label_smoothing=smoothing, rows=rows)
+    got = linear_cross_entropy(x, w, labels, bias=b, label_smoothing=smoothing, rows=rows, group_rows=group)
     torch.testing.assert_close(got, expected)
     for a, e in zip(_grads(got * 3.0, x, w, b), _grads(expected * 3.0, x, w, b)):  # upstream gradient scales
+        torch.testing.assert_close(a, e)
+
+
+def test_a_wide_vocabulary_with_the_default_blocks():
+    x, w, b, labels = _inputs(n=300, h=8, v=20000, bias=True)  # several blocks and groups of long rows
+    expected = F.cross_entropy(F.linear(x, w, b), labels)
+    got = linear_cross_entropy(x, w, labels, bias=b)
+    torch.testing.assert_close(got, expected)
+    for a, e in zip(_grads(got, x, w, b), _grads(expected, x, w, b)):
         torch.testing.assert_close(a, e)
 
 
