@@ -34,13 +34,16 @@ def test_transposed_projection_gives_the_same_logits_and_follows_weight_updates(
         torch.testing.assert_close(head_logits(head, x, ["proj"]), -first, atol=1e-5, rtol=1e-5)
 
 
-def test_small_heads_and_single_rows_keep_the_plain_layout(monkeypatch):
+def test_small_heads_and_row_counts_outside_the_range_keep_the_plain_layout(monkeypatch):
     head = Head(16, 100)
     assert big_linears(head) == []
     calls = []
     monkeypatch.setattr(lm_head, "_transposed", lambda w: calls.append(w) or w.t().contiguous())
     head_logits(head, torch.randn(2, 1, 16), ["proj"])  # fewer rows than MIN_ROWS
+    head_logits(head, torch.randn(lm_head.MAX_ROWS + 1, 1, 16), ["proj"])  # more than MAX_ROWS
     assert calls == []
+    head_logits(head, torch.randn(lm_head.MIN_ROWS, 1, 16), ["proj"])
+    assert len(calls) == 1
 
 
 def test_generation_with_the_transposed_head_gives_the_same_tokens(gpt, monkeypatch):
