@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from framework.errors import ConfigError
-from framework.modules import (BackboneOutput, RMSNorm, RelativePositionBias, TransformerLayer, activation,
+from framework.modules import (Attention, BackboneOutput, FeedForward, RMSNorm, RelativePositionBias, TransformerLayer, activation,
                                attention_bias, bias_for_compute, causal_mask, padding_mask, to_bias)
 
 
@@ -87,6 +87,30 @@ class T5(nn.Module):
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.shared
+
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        """From-scratch weights in T5's scheme: each matrix normal with std fan_in^-0.5, the query's also carrying
+        the head_dim^-0.5 that attention leaves out (scale 1.0); unit-variance embeddings, which the tied LM head
+        rescales by d_model^-0.5. GPT-style std 0.02 everywhere leaves a tied T5 with near-uniform logits that
+        barely learn."""
+        d = self.hidden_size
+        self.shared.weight.normal_(0.0, 1.0)
+        for module in self.modules():
+            if isinstance(module, Attention):
+                inner = module.num_heads * module.head_dim
+                query = module.q.weight if module.cross else module.qkv.weight[:inner]
+                keys_values = module.kv.weight if module.cross else module.qkv.weight[inner:]
+                query.normal_(0.0, (d * module.head_dim) ** -0.5)
+                keys_values.normal_(0.0, d ** -0.5)
+                module.out.weight.normal_(0.0, inner ** -0.5)
+            elif isinstance(module, FeedForward):
+                module.up.weight.normal_(0.0, d ** -0.5)
+                module.down.weight.normal_(0.0, module.down.in_features ** -0.5)
+            elif isinstance(module, RelativePositionBias):
+                module.table.weight.normal_(0.0, d ** -0.5)
+            elif isinstance(module, RMSNorm):
+                module.weight.fill_(1.0)
 
     def encode(self, input_ids, attention_mask=None, output_hidden_states=False) -> BackboneOutput:
         return self.encoder(self.shared(input_ids), attention_mask, output_hidden_states=output_hidden_states)
