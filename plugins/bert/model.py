@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from framework.modules import BackboneOutput, Embeddings, TransformerLayer, padding_mask
+from framework.modules.at_positions import layer_at_positions
 
 
 class Bert(nn.Module):
@@ -34,14 +35,22 @@ class Bert(nn.Module):
         return self.embeddings.word
 
     def forward(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
-                token_type_ids: Optional[torch.Tensor] = None, output_hidden_states: bool = False) -> BackboneOutput:
+                token_type_ids: Optional[torch.Tensor] = None, output_hidden_states: bool = False,
+                output_mask: Optional[torch.Tensor] = None) -> BackboneOutput:
+        """output_mask: [B, L] bool; when given (and no hidden states are asked for), the last layer runs only
+        at those positions and last_hidden_state is [N, hidden], their rows in row-major order (masked LM)."""
         x = self.embeddings(input_ids, token_type_ids)
         bias = padding_mask(attention_mask)
         states = [x] if output_hidden_states else None
-        for layer in self.layers:
+        partial = output_mask is not None and states is None
+        for layer in self.layers[:-1] if partial else self.layers:
             x, _ = layer(x, bias=bias)
             if states is not None:
                 states.append(x)
+        if partial:
+            x = layer_at_positions(self.layers[-1], x, output_mask, bias)
+        elif output_mask is not None:
+            x = x[output_mask]
         return BackboneOutput(x, tuple(states) if states is not None else None)
 
 

@@ -2,6 +2,8 @@
 10% a random token and 10% stay; the model predicts the original token at the chosen positions."""
 from __future__ import annotations
 
+import inspect
+
 import torch
 
 from plugins.objectives.base import (IGNORE_INDEX, LossOutput, Objective, cross_entropy, fusable_lm_head, special_id,
@@ -27,6 +29,10 @@ def word_start_table(tokenizer, size: int) -> torch.Tensor | None:
 
 def _sentencepiece_style(tokenizer) -> bool:
     return getattr(tokenizer, "name", None) in ("sentencepiece", "bpe", "byte_bpe")
+
+
+def _takes_output_mask(backbone) -> bool:
+    return "output_mask" in inspect.signature(backbone.forward).parameters
 
 
 class MaskedLM(Objective):
@@ -67,16 +73,22 @@ class MaskedLM(Objective):
 
     def forward(self, model, batch: dict):
         """The head only at the chosen positions (about 15%): logits [N, V] for the N targets in row-major
-        order. The LM head is over a third of a small model's compute, so this is the biggest MLM saving."""
+        order. The LM head is over a third of a small model's compute, so this is the biggest MLM saving.
+        A backbone whose forward takes `output_mask` also runs its last layer there only; last_hidden_state
+        is then [N, hidden] too."""
         backbone, head = getattr(model, "backbone", None), getattr(model, "head", None)
         compiled = getattr(model, "_compiled_call_impl", None) is not None  # trainer.compile: keep its graph
         if compiled or backbone is None or head is None or getattr(backbone, "kind", None) != "encoder":
             return model(**self.inputs(batch))
         from framework.model import ModelOutput
 
-        out = backbone(**self.inputs(batch))
         chosen = batch["labels"] != IGNORE_INDEX
-        targets = out.last_hidden_state[chosen]
+        if _takes_output_mask(backbone):  # the last layer runs at the chosen positions only: [N, hidden]
+            out = backbone(**self.inputs(batch), output_mask=chosen)
+            targets = out.last_hidden_state
+        else:
+            out = backbone(**self.inputs(batch))
+            targets = out.last_hidden_state[chosen]
         if fusable_lm_head(model) is not None:  # training: projection fused with the loss, no logits
             loss = head.loss(targets, batch["labels"][chosen])
             return LossOutput(None, out.last_hidden_state, out.hidden_states, loss=loss)
