@@ -35,6 +35,22 @@ class GPT(nn.Module):
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings.word
 
+    @torch.no_grad()
+    def init_weights(self, std: float = 0.02) -> None:
+        """From-scratch weights as in GPT-2: normal(0, std) matrices, zero biases, unit norms; the projections
+        that write into the residual stream (attention out, feed-forward down) get std / sqrt(2 * n_layer), so
+        the residual's variance does not grow with depth."""
+        residual_std = std / (2 * len(self.layers)) ** 0.5
+        for name, module in self.named_modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                last = name.rsplit(".", 1)[-1]
+                module.weight.normal_(0.0, residual_std if last in ("out", "down") else std)
+                if isinstance(module, nn.Linear) and module.bias is not None:
+                    module.bias.zero_()
+            elif isinstance(module, nn.LayerNorm):
+                module.weight.fill_(1.0)
+                module.bias.zero_()
+
     def forward(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
                 past_key_values=None, use_cache: bool = False, output_hidden_states: bool = False,
                 position_ids: Optional[torch.Tensor] = None) -> BackboneOutput:
