@@ -92,6 +92,15 @@ def save_checkpoint(directory, model: torch.nn.Module, cfg: Any, tokenizer_dir_o
     return directory
 
 
+def resolve(directory) -> Path:
+    """The checkpoint a path names: the directory itself, or a run directory's best checkpoint, else its last."""
+    directory = Path(directory)
+    for candidate in (directory, directory / "checkpoints" / "best", directory / "checkpoints" / "last"):
+        if (candidate / WEIGHTS).is_file():
+            return candidate
+    return directory
+
+
 def read_config(directory) -> DictConfig:
     directory = Path(directory)
     if not directory.is_dir():

@@ -36,10 +36,11 @@ def _load_tokenizer(directory: Path):
 
 
 def load_pipeline(path, device: str | torch.device = "cpu") -> Pipeline:
-    """Load a checkpoint directory written by `nlpf train` or `nlpf import hf`."""
-    from framework.checkpoint import TOKENIZER_DIR, check_vocabulary, load_checkpoint
+    """Load a checkpoint directory written by `nlpf train` or `nlpf import hf`, or a run directory (its best
+    checkpoint, else its last)."""
+    from framework.checkpoint import TOKENIZER_DIR, check_vocabulary, load_checkpoint, resolve
 
-    path = Path(path)
+    path = resolve(path)
     model, cfg = load_checkpoint(path, map_location=device)
     model.eval()
     tokenizer = _load_tokenizer(path / TOKENIZER_DIR)

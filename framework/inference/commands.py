@@ -63,7 +63,7 @@ def _load(args):
         raise NlpfError("no checkpoint given", hint="pass ckpt=PATH (a directory from `nlpf train` or `nlpf import hf`)")
     if not Path(args.ckpt).is_dir():
         raise NlpfError(f"checkpoint directory '{args.ckpt}' does not exist",
-                        hint="pass ckpt=PATH of a directory written by `nlpf train` or `nlpf import hf`")
+                        hint="pass ckpt=PATH: a checkpoint or run directory from `nlpf train`, or one from `nlpf import hf`")
     pipe = framework.load(args.ckpt)
     dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
     if args.dtype not in dtypes:

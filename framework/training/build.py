@@ -36,10 +36,11 @@ def checkpoint_dir(path: str | Path, key: str = "init_from") -> Path:
         from framework.training.pretrained import packaged_checkpoint
 
         return Path(packaged_checkpoint(text.partition(":")[2]))
+    from framework.checkpoint import WEIGHTS, resolve
+
     p = Path(path)
-    for candidate in (p, p / "checkpoints" / "best", p / "checkpoints" / "last"):
-        if (candidate / "model.safetensors").is_file():
-            return candidate
+    if (resolve(p) / WEIGHTS).is_file():
+        return resolve(p)
     if not p.exists():
         raise NlpfError(f"{key}='{path}': no such directory", hint="check the path (a checkpoint or run directory)")
     raise NlpfError(f"{key}='{path}' holds no nlpf checkpoint"

@@ -105,3 +105,16 @@ def test_refuses_to_replace_a_directory_that_is_not_a_checkpoint(tmp_path):
     (tmp_path / "empty").mkdir()
     save_checkpoint(tmp_path / "empty", model, cfg)  # an empty directory is fine
     assert (tmp_path / "empty" / "model.safetensors").is_file()
+
+
+def test_a_run_directory_loads_its_best_checkpoint_else_its_last(tmp_path):
+    model, cfg = tiny()
+    run = tmp_path / "run"
+    save_checkpoint(run / "checkpoints" / "last", model, cfg)
+    assert framework.load(run).path == run / "checkpoints" / "last"
+    with torch.no_grad():
+        model.backbone.final_norm.weight.fill_(3.0)
+    save_checkpoint(run / "checkpoints" / "best", model, cfg)
+    pipe = framework.load(run)
+    assert pipe.path == run / "checkpoints" / "best"
+    assert torch.equal(pipe.model.backbone.final_norm.weight, torch.full((16,), 3.0))
