@@ -33,11 +33,22 @@ class RelativePositionBias(nn.Module):
         self.num_buckets = num_buckets
         self.max_distance = max_distance
         self.bidirectional = bidirectional
+        self._buckets: dict[tuple, torch.Tensor] = {}  # (q_len, k_len, past, device) -> bucket ids
+
+    def buckets(self, q_len: int, k_len: int, past_length: int, device) -> torch.Tensor:
+        """[q_len, k_len] bucket ids, computed once per shape (training repeats a few shapes every step)."""
+        key = (q_len, k_len, past_length, str(device))
+        cached = self._buckets.get(key)
+        if cached is None:
+            q_pos = torch.arange(past_length, past_length + q_len, device=device)[:, None]
+            k_pos = torch.arange(k_len, device=device)[None, :]
+            cached = relative_position_bucket(k_pos - q_pos, self.bidirectional, self.num_buckets, self.max_distance)
+            if len(self._buckets) >= 64:  # decoding visits a new shape per step: keep the memory bounded
+                self._buckets.clear()
+            self._buckets[key] = cached
+        return cached
 
     def forward(self, q_len: int, k_len: int, past_length: int = 0) -> torch.Tensor:
         """[1, heads, q_len, k_len] bias for queries at positions past_length.. and keys at 0..k_len-1."""
-        device = self.table.weight.device
-        q_pos = torch.arange(past_length, past_length + q_len, device=device)[:, None]
-        k_pos = torch.arange(k_len, device=device)[None, :]
-        buckets = relative_position_bucket(k_pos - q_pos, self.bidirectional, self.num_buckets, self.max_distance)
+        buckets = self.buckets(q_len, k_len, past_length, self.table.weight.device)
         return self.table(buckets).permute(2, 0, 1).unsqueeze(0)

@@ -55,6 +55,9 @@ class T5Stack(nn.Module):
         memory_allowed = padding_mask(memory_mask) if self.decoder else None
         memory_bias = to_bias(memory_allowed, x.dtype) if memory_allowed is not None else None
         bias, memory_bias = bias_for_compute(bias, x.device.type), bias_for_compute(memory_bias, x.device.type)
+        if bias.requires_grad and bias.shape[0] != x.shape[0]:
+            # training: expand over the batch once, so every layer's score matmul adds it as a view
+            bias = bias.expand(x.shape[0], -1, -1, -1).contiguous()
         x = self.dropout(x)
         states = [x] if output_hidden_states else None
         cache = [] if use_cache else None
