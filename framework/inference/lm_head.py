@@ -52,3 +52,8 @@ def head_logits(head: nn.Module, hidden: torch.Tensor, linears: list[str]) -> to
             return head(hidden)
         weights[f"{name}.weight"] = copy.t()
     return functional_call(head, weights, (hidden,), strict=False)
+
+
+def release_copies() -> None:
+    """Free the transposed copies (they are remade at the next batched generation)."""
+    _copies.clear()

@@ -32,6 +32,9 @@ def test_transposed_projection_gives_the_same_logits_and_follows_weight_updates(
         head.proj.weight.mul_(-1.0)  # an optimizer step changes the weight in place
     with torch.inference_mode():
         torch.testing.assert_close(head_logits(head, x, ["proj"]), -first, atol=1e-5, rtol=1e-5)
+    assert head.proj.weight in lm_head._copies
+    lm_head.release_copies()
+    assert head.proj.weight not in lm_head._copies
 
 
 def test_small_heads_and_row_counts_outside_the_range_keep_the_plain_layout(monkeypatch):
