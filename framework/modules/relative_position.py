@@ -51,4 +51,7 @@ class RelativePositionBias(nn.Module):
     def forward(self, q_len: int, k_len: int, past_length: int = 0) -> torch.Tensor:
         """[1, heads, q_len, k_len] bias for queries at positions past_length.. and keys at 0..k_len-1."""
         buckets = self.buckets(q_len, k_len, past_length, self.table.weight.device)
-        return self.table(buckets).permute(2, 0, 1).unsqueeze(0)
+        # index_select, not the embedding lookup: its backward is a plain index_add, where the embedding's
+        # sorts q_len * k_len ids into a 32-row table (~15 ms a step on CPU for 232 x 232)
+        values = self.table.weight.index_select(0, buckets.reshape(-1)).view(q_len, k_len, -1)
+        return values.permute(2, 0, 1).unsqueeze(0)
