@@ -39,8 +39,9 @@ def checkpoint_dir(path: str | Path, key: str = "init_from") -> Path:
     from framework.checkpoint import WEIGHTS, resolve
 
     p = Path(path)
-    if (resolve(p) / WEIGHTS).is_file():
-        return resolve(p)
+    found = resolve(p)
+    if (found / WEIGHTS).is_file():
+        return found
     if not p.exists():
         raise NlpfError(f"{key}='{path}': no such directory", hint="check the path (a checkpoint or run directory)")
     raise NlpfError(f"{key}='{path}' holds no nlpf checkpoint"

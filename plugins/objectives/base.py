@@ -77,6 +77,27 @@ class Objective:
         return model(**self.inputs(batch))
 
 
+class VocabularyObjective(Objective):
+    """Cross-entropy over the vocabulary against `targets(batch)` (causal LM, seq2seq, span corruption). In
+    training the LM head's projection runs fused with the loss: `forward` gives no logits and `loss` returns
+    the loss it already computed; elsewhere (evaluation, compiled models) it is computed from the logits."""
+
+    label_smoothing: float = 0.0
+
+    def targets(self, batch: dict) -> torch.Tensor:
+        """Labels aligned with the last hidden state ([B, L], IGNORE_INDEX where nothing is predicted)."""
+        return batch["labels"]
+
+    def forward(self, model, batch: dict):
+        fused = fused_lm_forward(model, self.inputs(batch), self.targets(batch), self.label_smoothing)
+        return fused if fused is not None else super().forward(model, batch)
+
+    def loss(self, output, batch: dict) -> torch.Tensor:
+        if getattr(output, "loss", None) is not None:
+            return output.loss
+        return cross_entropy(output.logits, self.targets(batch), self.label_smoothing)
+
+
 def special_id(tokenizer, name: str, required_by: str) -> int:
     """The id of a special token ('mask', 'pad', 'eos', ...) or a ConfigError saying who needs it."""
     value = getattr(tokenizer, f"{name}_token_id", None) if tokenizer is not None else None

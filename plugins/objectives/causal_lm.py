@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from plugins.objectives.base import IGNORE_INDEX, Objective, cross_entropy, fused_lm_forward
+from plugins.objectives.base import IGNORE_INDEX, VocabularyObjective
 
 
-class CausalLM(Objective):
+class CausalLM(VocabularyObjective):
     task = "lm"
     model_inputs = ("input_ids", "attention_mask")
 
@@ -28,16 +28,6 @@ class CausalLM(Objective):
         # logits at t predict the label at t+1; shifting the labels (not slicing the logits) avoids a copy
         # of the [B, L, V] logits, the largest tensor of the step
         return F.pad(batch["labels"][:, 1:], (0, 1), value=IGNORE_INDEX)
-
-    def forward(self, model, batch):
-        """In training the LM head's projection runs fused with the loss (no logits; `loss` returns it)."""
-        fused = fused_lm_forward(model, self.inputs(batch), self.targets(batch), self.label_smoothing)
-        return fused if fused is not None else super().forward(model, batch)
-
-    def loss(self, output, batch):
-        if getattr(output, "loss", None) is not None:
-            return output.loss
-        return cross_entropy(output.logits, self.targets(batch), self.label_smoothing)
 
 
 def build(cfg, tokenizer=None) -> CausalLM:

@@ -1,10 +1,10 @@
 """Sequence-to-sequence cross-entropy with teacher forcing (the decoder sees the shifted target)."""
 from __future__ import annotations
 
-from plugins.objectives.base import Objective, cross_entropy, fused_lm_forward, shift_right, special_id
+from plugins.objectives.base import VocabularyObjective, shift_right, special_id
 
 
-class Seq2Seq(Objective):
+class Seq2Seq(VocabularyObjective):
     task = "seq2seq"
     model_inputs = ("input_ids", "attention_mask", "decoder_input_ids")
 
@@ -15,16 +15,6 @@ class Seq2Seq(Objective):
         if "decoder_input_ids" not in batch:
             batch = {**batch, "decoder_input_ids": shift_right(batch["labels"], self.start_id, self.pad_id)}
         return batch
-
-    def forward(self, model, batch):
-        """In training the LM head's projection runs fused with the loss (no logits; `loss` returns it)."""
-        fused = fused_lm_forward(model, self.inputs(batch), batch["labels"], self.label_smoothing)
-        return fused if fused is not None else super().forward(model, batch)
-
-    def loss(self, output, batch):
-        if getattr(output, "loss", None) is not None:
-            return output.loss
-        return cross_entropy(output.logits, batch["labels"], self.label_smoothing)
 
 
 def build(cfg, tokenizer) -> Seq2Seq:

@@ -8,8 +8,7 @@ from __future__ import annotations
 import torch
 
 from framework.errors import ConfigError
-from plugins.objectives.base import (IGNORE_INDEX, Objective, cross_entropy, fused_lm_forward, shift_right,
-                                     special_id)
+from plugins.objectives.base import IGNORE_INDEX, VocabularyObjective, shift_right, special_id
 
 
 def random_segmentation(num_items: int, num_segments: int, rows: int, device) -> torch.Tensor:
@@ -52,7 +51,7 @@ def _collapse(tokens: torch.Tensor, drop: torch.Tensor, valid: torch.Tensor, sen
     return out[:, : int(lengths.max()) + 1]
 
 
-class SpanCorruption(Objective):
+class SpanCorruption(VocabularyObjective):
     task = "lm"
     model_inputs = ("input_ids", "attention_mask", "decoder_input_ids")
 
@@ -83,16 +82,6 @@ class SpanCorruption(Objective):
             "labels": labels,
             "decoder_input_ids": shift_right(labels, self.pad_id, self.pad_id),
         }
-
-    def forward(self, model, batch):
-        """In training the LM head's projection runs fused with the loss (no logits; `loss` returns it)."""
-        fused = fused_lm_forward(model, self.inputs(batch), batch["labels"])
-        return fused if fused is not None else super().forward(model, batch)
-
-    def loss(self, output, batch):
-        if getattr(output, "loss", None) is not None:
-            return output.loss
-        return cross_entropy(output.logits, batch["labels"])
 
 
 def sentinel_ids(tokenizer, count: int = 100) -> list[int]:
