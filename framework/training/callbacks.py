@@ -88,12 +88,69 @@ class NlpfCheckpoint(pl.Callback):
 
 class AtomicModelCheckpoint(ModelCheckpoint):
     """Lightning's checkpoint (for exact resume), written to a temporary file and renamed into place, so a run
-    killed while saving still has its previous last.ckpt intact."""
+    killed while saving still has its previous last.ckpt intact.
+
+    Lightning saves a step's checkpoint before it logs that step's metrics, so a checkpoint saved at the end of
+    a training step is published (renamed into place) only at the next hook, once the step is logged and the
+    loggers flushed: a run killed in between resumes from the previous checkpoint, whose log is complete."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._pending: list[tuple[str, str]] = []
+        self._in_batch_end = False
 
     def _save_checkpoint(self, trainer, filepath: str) -> None:
         tmp = f"{filepath}.tmp"
         super()._save_checkpoint(trainer, tmp)
-        if trainer.is_global_zero and os.path.exists(tmp):
-            os.replace(tmp, filepath)
-        trainer.strategy.barrier("atomic_checkpoint")
         self._last_checkpoint_saved = filepath
+        self._pending.append((tmp, filepath))
+        if not self._in_batch_end:
+            self._publish(trainer)
+
+    def _publish(self, trainer) -> None:
+        if not self._pending:
+            return
+        for logger in trainer.loggers:
+            logger.save()
+        if trainer.is_global_zero:
+            for tmp, filepath in self._pending:
+                if os.path.exists(tmp):
+                    os.replace(tmp, filepath)
+        self._pending = []
+        trainer.strategy.barrier("atomic_checkpoint")
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        if trainer.is_global_zero and self.dirpath and os.path.isdir(self.dirpath):
+            for name in os.listdir(self.dirpath):  # left by a run killed before it could publish them
+                if name.endswith(".ckpt.tmp"):
+                    os.unlink(os.path.join(self.dirpath, name))
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._publish(trainer)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._in_batch_end = True
+        try:
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        finally:
+            self._in_batch_end = False
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        self._publish(trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._publish(trainer)
+        super().on_train_epoch_end(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._publish(trainer)
+        super().on_train_end(trainer, pl_module)
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        # an error may come from a step before the pending checkpoint (NaNs are noticed late); on SIGTERM
+        # GracefulStop has just saved the current state itself
+        for tmp, _ in self._pending:
+            if trainer.is_global_zero and os.path.exists(tmp):
+                os.unlink(tmp)
+        self._pending = []
+        super().on_exception(trainer, pl_module, exception)

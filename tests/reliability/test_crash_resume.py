@@ -108,6 +108,27 @@ def test_sigkill_then_resume_auto_matches_the_uninterrupted_run(tmp_path, refere
     assert [resumed[s] for s in after] == pytest.approx([reference[s] for s in after], abs=1e-6, rel=0)
 
 
+def test_a_published_checkpoint_never_runs_ahead_of_the_log(tmp_path):
+    """Whenever last.ckpt exists, the CSV log on disk holds every step before it: a SIGKILL at any moment
+    leaves a log that the resumed run completes (Lightning logs a step after saving its checkpoint)."""
+    run = tmp_path / "run"
+    proc = nlpf("train", f"run_dir={run}", *RUN)
+    seen: dict[int, list[int]] = {}
+    while proc.poll() is None:
+        if (run / FIRST_CKPT).is_file():
+            proc.send_signal(signal.SIGSTOP)  # a consistent view of the checkpoint and the log
+            try:
+                step = saved_step(run / FIRST_CKPT)
+                if step not in seen:
+                    seen[step] = sorted(s for s in losses(run) if s < step)
+            finally:
+                proc.send_signal(signal.SIGCONT)
+        time.sleep(0.02)
+    assert proc.wait() == 0, proc.communicate()[0][-3000:]
+    assert len(seen) >= 3, seen
+    assert all(logged == list(range(step)) for step, logged in seen.items()), seen
+
+
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly_then_resumes(tmp_path, reference):
     run = tmp_path / "run"
     proc = nlpf("train", f"run_dir={run}", *RUN)
