@@ -11,7 +11,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from framework.modules.attention import Attention
+from framework.modules.attention import Attention, attend
 from framework.modules.layer import TransformerLayer
 
 
@@ -23,8 +23,7 @@ def _attend_at(attn: Attention, hq: torch.Tensor, h: torch.Tensor, bias: Optiona
     kv = F.linear(h, w[inner:], b[inner:] if b is not None else None)
     q = attn._split(q, 1)[0]
     k, v = attn._split(kv, 2).unbind(0)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=attn.scale,
-                                         dropout_p=attn.dropout if attn.training else 0.0)
+    out = attend(q, k, v, bias, attn.scale, attn.dropout if attn.training else 0.0)
     out = out.transpose(1, 2).reshape(hq.shape[0], hq.shape[1], inner)
     return attn.out(out)
 

@@ -14,24 +14,47 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from framework.modules.dropout import dropout as dropout_fn
 from framework.modules.kv_cache import LayerCache
+from framework.modules.masks import causal_mask, to_bias
 
 KVCache = tuple[torch.Tensor, torch.Tensor]
 
 
-def attend_with_bias(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
+def attend_with_bias(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: Optional[torch.Tensor],
                      scale: Optional[float], dropout: float = 0.0) -> torch.Tensor:
     """softmax(q.k * scale + bias) v with the bias added inside the score matmul (baddbmm). For a bias that
     needs a gradient SDPA falls back to its unfused math path, which also rescales q and k; this is ~20%
-    faster there. A bias already expanded to [B, heads, q, k] (T5 does it once per stack) is used as a view."""
+    faster there. A bias already expanded to [B, heads, q, k] (T5 does it once per stack) is used as a view.
+    bias: an additive float bias, or None. Dropout on the probabilities uses the fast CPU mask."""
     b, h, n, d = q.shape
     m = k.shape[2]
-    scores = torch.baddbmm(bias.expand(b, h, n, m).reshape(b * h, n, m), q.reshape(b * h, n, d),
-                           k.reshape(b * h, m, d).transpose(1, 2), alpha=d ** -0.5 if scale is None else scale)
-    probs = torch.softmax(scores, dim=-1)
-    if dropout:
-        probs = F.dropout(probs, dropout)
+    alpha = d ** -0.5 if scale is None else scale
+    q, kt = q.reshape(b * h, n, d), k.reshape(b * h, m, d).transpose(1, 2)
+    if bias is not None and bias.shape[-3:] == (h, n, m):  # per head and query already (T5): a view, fused
+        scores = torch.baddbmm(bias.expand(b, h, n, m).reshape(b * h, n, m), q, kt, alpha=alpha)
+    else:  # a padding or causal bias broadcasts, added in place rather than expanded to a copy
+        scores = torch.bmm(q, kt).mul_(alpha)
+        if bias is not None:
+            scores.view(b, h, n, m).add_(bias)
+    probs = dropout_fn(torch.softmax(scores, dim=-1), dropout)
     return torch.bmm(probs, v.reshape(b * h, m, d)).view(b, h, n, d)
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Optional[torch.Tensor], scale: Optional[float],
+           dropout: float = 0.0, is_causal: bool = False) -> torch.Tensor:
+    """Scaled dot-product attention [B, heads, n, d]; mask: None, boolean "may attend" or additive float bias.
+
+    SDPA takes its unfused math path for a bias that needs a gradient (T5 training) and for dropout on the
+    CPU; there `attend_with_bias` is faster (the bias inside the score matmul, the cheaper dropout mask)."""
+    if not ((mask is not None and mask.requires_grad) or (dropout and q.device.type == "cpu")):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout,
+                                              is_causal=is_causal and mask is None, scale=scale)
+    if mask is None and is_causal:
+        mask = causal_mask(q.shape[2], k.shape[2], q.device)
+    if mask is not None and mask.dtype == torch.bool:
+        mask = to_bias(mask, q.dtype)
+    return attend_with_bias(q, k, v, mask, scale, dropout)
 
 
 class Attention(nn.Module):
@@ -98,16 +121,7 @@ class Attention(nn.Module):
                 v = torch.cat([cache[1], v], dim=2)
         if bias is not None and bias.is_floating_point() and bias.dtype != q.dtype:
             bias = bias.clamp(min=torch.finfo(q.dtype).min).to(q.dtype)  # float32 min is -inf in float16
-        if bias is not None and bias.requires_grad:  # training a learned bias (T5): SDPA would take its math path
-            out = attend_with_bias(q, k, v, bias, self.scale, self.dropout if self.training else 0.0)
-        else:
-            out = F.scaled_dot_product_attention(
-                q, k, v,
-                attn_mask=bias,
-                dropout_p=self.dropout if self.training else 0.0,
-                is_causal=is_causal and bias is None,
-                scale=self.scale,
-            )
+        out = attend(q, k, v, bias, self.scale, self.dropout if self.training else 0.0, is_causal)
         out = out.transpose(1, 2).reshape(b, n, self.num_heads * self.head_dim)
         if not use_cache:
             return self.out(out), None

@@ -6,6 +6,8 @@ from typing import Optional
 import torch
 from torch import nn
 
+from framework.modules.dropout import Dropout
+
 
 class Embeddings(nn.Module):
     """word(ids) [+ position(past_length + arange)] [+ token_type(ids)] -> [norm] -> dropout.
@@ -20,7 +22,7 @@ class Embeddings(nn.Module):
         self.position = nn.Embedding(max_positions, hidden_size) if max_positions else None
         self.token_type = nn.Embedding(type_vocab_size, hidden_size) if type_vocab_size else None
         self.norm = norm
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: Optional[torch.Tensor] = None,
                 past_length: int = 0, position_ids: Optional[torch.Tensor] = None) -> torch.Tensor:

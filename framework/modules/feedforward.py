@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from framework.modules.activations import activation
+from framework.modules.dropout import Dropout
 
 
 class FeedForward(nn.Module):
@@ -20,7 +21,7 @@ class FeedForward(nn.Module):
         self.act = activation(act)
         self.up = nn.Linear(hidden_size, inner_size * (2 if gated else 1), bias=bias)
         self.down = nn.Linear(inner_size, hidden_size, bias=bias)
-        self.dropout = nn.Dropout(dropout)  # between activation and down projection (T5)
+        self.dropout = Dropout(dropout)  # between activation and down projection (T5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.up(x)

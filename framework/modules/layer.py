@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from framework.modules.attention import Attention
+from framework.modules.dropout import Dropout
 from framework.modules.feedforward import FeedForward
 from framework.modules.kv_cache import join_layer_cache, split_layer_cache
 from framework.modules.norms import make_norm
@@ -47,7 +48,7 @@ class TransformerLayer(nn.Module):
             self.cross_attn = None
         self.ffn = FeedForward(hidden_size, ffn_size, act, gated=gated, bias=bias, dropout=ffn_dropout)
         self.ffn_norm = make_norm(norm, hidden_size, eps)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def _input(self, x: torch.Tensor, norm: nn.Module) -> torch.Tensor:
         return norm(x) if self.pre_norm else x

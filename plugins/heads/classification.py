@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from framework.errors import ConfigError
+from framework.modules import Dropout
 
 
 def _need_labels(num_labels, head: str) -> int:
@@ -35,7 +36,7 @@ class SequenceClassificationHead(nn.Module):
         self.pooling = pooling
         # BERT's pooler (dense + tanh on [CLS]); kept optional so BertForSequenceClassification weights map on
         self.dense = nn.Linear(hidden_size, hidden_size) if pooler else None
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.classifier = nn.Linear(hidden_size, num_labels)
 
     def forward(self, hidden_states, attention_mask=None):
@@ -48,7 +49,7 @@ class SequenceClassificationHead(nn.Module):
 class TokenClassificationHead(nn.Module):
     def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1):
         super().__init__()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.classifier = nn.Linear(hidden_size, num_labels)
 
     def forward(self, hidden_states, attention_mask=None):

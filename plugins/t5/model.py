@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from framework.errors import ConfigError
-from framework.modules import (Attention, BackboneOutput, FeedForward, RMSNorm, RelativePositionBias, TransformerLayer, activation,
+from framework.modules import (Attention, BackboneOutput, Dropout, FeedForward, RMSNorm, RelativePositionBias, TransformerLayer, activation,
                                attention_bias, bias_for_compute, causal_mask, padding_mask, to_bias)
 
 
@@ -40,7 +40,7 @@ class T5Stack(nn.Module):
             for _ in range(num_layers)
         )
         self.final_norm = RMSNorm(cfg.d_model, eps=cfg.layer_norm_epsilon)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
 
     def forward(self, x, attention_mask=None, memory=None, memory_mask=None, past_key_values=None,
                 use_cache=False, output_hidden_states=False) -> BackboneOutput:

@@ -1,11 +1,10 @@
 """`model.dropout` / `model.attention_dropout` mean the same thing in every model family."""
 import pytest
 import torch
-from torch import nn
 
 from framework.config import compose, load, validate_component
 from framework.errors import ConfigError
-from framework.modules.attention import Attention
+from framework.modules import Attention, Dropout
 
 FAMILIES = {"bert_tiny": "plugins.bert.model", "gpt_tiny": "plugins.gpt.model", "t5_tiny": "plugins.t5.model"}
 
@@ -25,7 +24,7 @@ def test_dropout_and_attention_dropout_reach_the_modules(preset):
     model = _build(preset, "model.dropout=0.3", "model.attention_dropout=0.2")
     attention = [m.dropout for m in model.modules() if isinstance(m, Attention)]
     assert attention and set(attention) == {0.2}
-    rates = {name: m.p for name, m in model.named_modules() if isinstance(m, nn.Dropout)}
+    rates = {name: m.p for name, m in model.named_modules() if isinstance(m, Dropout)}
     # sublayer outputs, and embeddings (BERT/GPT) or the stack input (T5)
     outputs = {n: p for n, p in rates.items() if not n.endswith("ffn.dropout")}
     assert outputs and set(outputs.values()) == {0.3}, outputs
