@@ -1,6 +1,7 @@
 """The Objective interface and the small tensor helpers the objectives share."""
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Optional
 
@@ -20,6 +21,16 @@ class LossOutput(ModelOutput):
     loss: Optional[torch.Tensor] = None
 
 
+def takes_output_mask(backbone) -> bool:
+    """Can the backbone run its last layer at chosen positions only (`forward(..., output_mask=[B, L] bool)`)?"""
+    return "output_mask" in inspect.signature(backbone.forward).parameters
+
+
+def is_compiled(model) -> bool:
+    """trainer.compile: the compiled graph runs whole, so objectives keep to the plain forward."""
+    return getattr(model, "_compiled_call_impl", None) is not None
+
+
 def fusable_lm_head(model):
     """The model's LM head when its projection can be fused with the loss, else None.
 
@@ -31,7 +42,7 @@ def fusable_lm_head(model):
     head, backbone = getattr(model, "head", None), getattr(model, "backbone", None)
     if not isinstance(head, LMHead) or backbone is None or not torch.is_grad_enabled():
         return None
-    if getattr(model, "_compiled_call_impl", None) is not None:
+    if is_compiled(model):
         return None
     return head
 

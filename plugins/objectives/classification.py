@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from plugins.objectives.base import Objective, cross_entropy
+from plugins.objectives.base import Objective, cross_entropy, is_compiled, takes_output_mask
 
 
 class SequenceClassification(Objective):
@@ -12,6 +12,22 @@ class SequenceClassification(Objective):
     def __init__(self, label_smoothing: float = 0.0, class_weights: list | None = None):
         self.label_smoothing = label_smoothing
         self.class_weights = torch.tensor(class_weights, dtype=torch.float) if class_weights else None
+
+    def forward(self, model, batch: dict):
+        """With [CLS] pooling on an encoder that supports `output_mask`, its last layer runs at the first
+        position only (keys and values still from every position): the same logits for about a sixth of that
+        layer's work. last_hidden_state is then [B, hidden], the first position's state."""
+        backbone, head = getattr(model, "backbone", None), getattr(model, "head", None)
+        if (is_compiled(model) or backbone is None or getattr(head, "pooling", None) != "cls"
+                or getattr(backbone, "kind", None) != "encoder" or not takes_output_mask(backbone)):
+            return model(**self.inputs(batch))
+        from framework.model import ModelOutput
+
+        inputs = self.inputs(batch)
+        first = torch.zeros_like(inputs["input_ids"], dtype=torch.bool)
+        first[:, 0] = True
+        out = backbone(**inputs, output_mask=first)
+        return ModelOutput(head(out.last_hidden_state[:, None]), out.last_hidden_state, out.hidden_states)
 
     def loss(self, output, batch):
         weight = self.class_weights.to(output.logits.device) if self.class_weights is not None else None

@@ -2,12 +2,10 @@
 10% a random token and 10% stay; the model predicts the original token at the chosen positions."""
 from __future__ import annotations
 
-import inspect
-
 import torch
 
 from plugins.objectives.base import (IGNORE_INDEX, LossOutput, Objective, cross_entropy, fusable_lm_head, special_id,
-                                     special_ids, vocab_size)
+                                     special_ids, is_compiled, takes_output_mask, vocab_size)
 
 
 def word_start_table(tokenizer, size: int) -> torch.Tensor | None:
@@ -29,10 +27,6 @@ def word_start_table(tokenizer, size: int) -> torch.Tensor | None:
 
 def _sentencepiece_style(tokenizer) -> bool:
     return getattr(tokenizer, "name", None) in ("sentencepiece", "bpe", "byte_bpe")
-
-
-def _takes_output_mask(backbone) -> bool:
-    return "output_mask" in inspect.signature(backbone.forward).parameters
 
 
 class MaskedLM(Objective):
@@ -77,13 +71,12 @@ class MaskedLM(Objective):
         A backbone whose forward takes `output_mask` also runs its last layer there only; last_hidden_state
         is then [N, hidden] too."""
         backbone, head = getattr(model, "backbone", None), getattr(model, "head", None)
-        compiled = getattr(model, "_compiled_call_impl", None) is not None  # trainer.compile: keep its graph
-        if compiled or backbone is None or head is None or getattr(backbone, "kind", None) != "encoder":
+        if is_compiled(model) or backbone is None or head is None or getattr(backbone, "kind", None) != "encoder":
             return model(**self.inputs(batch))
         from framework.model import ModelOutput
 
         chosen = batch["labels"] != IGNORE_INDEX
-        if _takes_output_mask(backbone):  # the last layer runs at the chosen positions only: [N, hidden]
+        if takes_output_mask(backbone):  # the last layer runs at the chosen positions only: [N, hidden]
             out = backbone(**self.inputs(batch), output_mask=chosen)
             targets = out.last_hidden_state
         else:

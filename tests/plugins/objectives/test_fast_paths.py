@@ -120,3 +120,33 @@ def test_evaluation_without_gradients_keeps_the_logits():
     assert out.logits.shape == (2, 8, 61)
     model._compiled_call_impl = model._call_impl  # a compiled model runs whole, logits included
     assert obj.forward(model, batch).logits.shape == (2, 8, 61)
+
+
+def test_cls_classification_runs_the_last_layer_at_the_first_position_with_the_same_loss_and_gradients():
+    from plugins.objectives.classification import SequenceClassification
+
+    model = _model(dict(name="bert", vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=16),
+                   dict(name="sequence_classification", num_labels=3, pooling="cls"))
+    obj = SequenceClassification()
+    ids = torch.randint(5, 50, (4, 10))
+    mask = torch.ones_like(ids)
+    mask[1, 6:] = 0
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([0, 2, 1, 2])}
+    fast_out = obj.forward(model, batch)
+    assert fast_out.last_hidden_state.shape == (4, 32)  # only the first position left the last layer
+    fast = obj.loss(fast_out, batch)
+    fast.backward()
+    fast_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    full_out = model(**obj.inputs(batch))
+    full = obj.loss(full_out, batch)
+    full.backward()
+    torch.testing.assert_close(fast_out.logits, full_out.logits)
+    torch.testing.assert_close(fast, full)
+    for a, p in zip(fast_grads, model.parameters()):
+        torch.testing.assert_close(a, p.grad)
+    mean = _model(dict(name="bert", vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                       intermediate_size=64, max_position_embeddings=16),
+                  dict(name="sequence_classification", num_labels=3, pooling="mean"))
+    assert obj.forward(mean, batch).last_hidden_state.shape == (4, 10, 32)  # mean pooling needs every position
