@@ -51,6 +51,7 @@ class TrainerConfig:
     loggers: list = field(default_factory=lambda: ["csv"])
     checkpoint_every_n_steps: Optional[int] = None
     on_nan: str = "stop"  # stop | skip
+    keep_freed_memory: bool = True  # glibc malloc keeps freed blocks: no page faults for big per-step tensors
 
     def __post_init__(self):
         checks.one_of(self, "accelerator", ACCELERATORS)

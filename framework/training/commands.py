@@ -103,6 +103,10 @@ def run_training(args: list[str]) -> dict:
         _check_precision(cfg)
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
         torch.set_float32_matmul_precision("high")
+        if cfg.trainer.keep_freed_memory:
+            from framework.training.memory import keep_freed_memory
+
+            keep_freed_memory()
         run = build_run(cfg)
         module = TrainModule(run.cfg, run.model, run.objective, run.labels)
         if run.cfg.trainer.compile:
