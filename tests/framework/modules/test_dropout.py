@@ -66,3 +66,13 @@ def test_attention_dropout_on_the_cpu_is_softmax_then_the_same_mask(mask):
     # no dropout: SDPA itself
     torch.testing.assert_close(attend(q, k, v, allowed, None, is_causal=mask == "causal"),
                                F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, is_causal=mask == "causal"))
+
+
+def test_bfloat16_scales_by_the_exact_factor_not_a_rounded_one():
+    x = torch.randn(4096).to(torch.bfloat16)
+    torch.manual_seed(3)
+    got = dropout(x, 0.1)
+    torch.manual_seed(3)
+    keep, scale = keep_mask(x.shape, 0.1)
+    assert got.dtype == torch.bfloat16
+    assert torch.equal(got, (x.float() * keep * scale).to(torch.bfloat16))  # one rounding, of the product
