@@ -12,15 +12,29 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 
 class TokensPerSecond(pl.Callback):
-    """Counts real (non-padding) tokens on the device and shows throughput every `every` steps."""
+    """Counts real (non-padding) tokens on the device and shows throughput every `every` steps.
+
+    Time spent in validation (and in the checkpoint saves that follow it) is left out of the training
+    seconds and the tokens/s, and reported beside them."""
 
     def __init__(self, every: int = 10):
         self.every = max(int(every), 1)
         self._tokens = None
         self._start = None
-        self.epochs: list[dict] = []  # per finished epoch: seconds, tokens, tokens/s (this rank x world size)
+        self._paused = None  # when the current validation began
+        self._outside = 0.0  # seconds of validation (and what follows it before training resumes) this epoch
+        self.epochs: list[dict] = []  # per finished epoch: seconds, validation_seconds, tokens, tokens/s
+
+    def _resume(self) -> None:
+        if self._paused is not None:
+            self._outside += time.perf_counter() - self._paused
+            self._paused = None
+
+    def _training_seconds(self) -> float:
+        return time.perf_counter() - self._start - self._outside
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self._resume()
         mask = batch.get("attention_mask") if isinstance(batch, dict) else None
         count = mask.sum() if mask is not None else torch.tensor(batch["input_ids"].numel())
         self._tokens = count if self._tokens is None else self._tokens + count
@@ -30,23 +44,30 @@ class TokensPerSecond(pl.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if (batch_idx + 1) % self.every:
             return
-        elapsed = time.perf_counter() - self._start
+        elapsed = self._training_seconds()
         tokens = float(self._tokens) * trainer.world_size  # one host sync per `every` steps
         pl_module.log("train/tokens_per_s", tokens / max(elapsed, 1e-9), prog_bar=True, on_step=True, on_epoch=False)
 
+    def on_validation_start(self, trainer, pl_module):
+        if self._start is not None and not trainer.sanity_checking:
+            self._paused = time.perf_counter()
+
     def on_train_epoch_start(self, trainer, pl_module):
-        self._tokens, self._start = None, None
+        self._tokens, self._start, self._paused, self._outside = None, None, None, 0.0
 
     def on_train_epoch_end(self, trainer, pl_module):
         if self._start is None:
             return
-        seconds = time.perf_counter() - self._start
+        self._resume()
+        seconds = self._training_seconds()
         tokens = float(self._tokens) * trainer.world_size
-        self.epochs.append({"epoch": trainer.current_epoch, "seconds": round(seconds, 1), "tokens": int(tokens),
+        self.epochs.append({"epoch": trainer.current_epoch, "seconds": round(seconds, 1),
+                            "validation_seconds": round(self._outside, 1), "tokens": int(tokens),
                             "tokens_per_s": round(tokens / max(seconds, 1e-9))})
         if trainer.is_global_zero:
+            validation = f"; {self._outside:.1f} s of validation and checkpoints" if self._outside else ""
             print(f"epoch {trainer.current_epoch}: {seconds:.1f} s of training, {tokens / max(seconds, 1e-9):,.0f} "
-                  "tokens/s", flush=True)
+                  f"tokens/s{validation}", flush=True)
 
 
 class NlpfCheckpoint(pl.Callback):
