@@ -189,6 +189,7 @@ def evaluate(args: list[str], ctx) -> int:
     from framework.training.build import build_objective, checkpoint_dir
     from framework.training.datamodule import DataModule
     from framework.training.module import TrainModule
+    from framework.training.trainer import quiet_lightning
 
     own, overrides = _parse_evaluate(args)
     directory = checkpoint_dir(own["ckpt"], key="ckpt")
@@ -217,6 +218,7 @@ def evaluate(args: list[str], ctx) -> int:
     cfg.trainer.on_nan = "skip"
     module = TrainModule(cfg, model, objective, list(cfg.get("labels") or []))
     datamodule = DataModule(cfg, {"test": datasets[split]}, tokenizer, objective.task)
+    quiet_lightning()
     trainer = pl.Trainer(accelerator=own.get("accelerator", "auto"), devices=1,
                          precision=own.get("precision", "32"), logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False,

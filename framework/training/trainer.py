@@ -1,6 +1,8 @@
 """The Lightning Trainer from `cfg.trainer`: strategy, precision, loggers and callbacks."""
 from __future__ import annotations
 
+import logging
+import warnings
 from pathlib import Path
 
 from framework.errors import ConfigError, did_you_mean
@@ -26,6 +28,22 @@ def _loggers(names, run_dir: Path, flush_every: int = 100):
     return out or False
 
 
+class _DropTips(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("\N{ELECTRIC LIGHT BULB} Tip")
+
+
+def quiet_lightning() -> None:
+    """Silence what Lightning prints that a user cannot act on: its "Tip: try installing litlogger/litmodels"
+    advertisements, and torch's deprecation warning about `LeafSpec`, which Lightning's own code triggers.
+    Lightning's other messages (devices found, warnings about the run) are kept."""
+    for name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropTips) for f in logger.filters):
+            logger.addFilter(_DropTips())
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
+
+
 def _strategy(t):
     strategy = str(t.strategy)
     if strategy == "ddp":
@@ -46,6 +64,7 @@ def make_trainer(cfg, run_dir: Path, monitor: str, mode: str, save):
     from framework.training.callbacks import AtomicModelCheckpoint, NlpfCheckpoint, TokensPerSecond
     from framework.training.safety import AtomicCheckpointIO, ContinueLog, GracefulStop, RngStates
 
+    quiet_lightning()
     t = cfg.trainer
     nlpf_ckpt = NlpfCheckpoint(run_dir / "checkpoints", save, monitor, mode)
     callbacks = [
