@@ -65,6 +65,7 @@ def resolve_options(options: GenerationOptions | None = None, **overrides) -> Ge
         (o.top_k >= 0, "top_k", "0 (off) or more"),
         (0 < o.top_p <= 1, "top_p", "in (0, 1]"),
         (o.repetition_penalty > 0, "repetition_penalty", "greater than 0 (1.0 is off)"),
+        (o.no_repeat_ngram_size >= 0, "no_repeat_ngram_size", "0 (off) or more"),
         (o.num_beams >= 1, "num_beams", "at least 1"),
         (o.num_return_sequences >= 1, "num_return_sequences", "at least 1"),
     ]
@@ -236,13 +237,20 @@ class Seq2SeqRunner:
 
 
 class LogitsProcessor:
-    """Repetition penalty, minimum length, then temperature, top-k, top-p (the `transformers` order)."""
+    """Repetition penalty, n-gram blocking, minimum length, then temperature, top-k, top-p (the `transformers`
+    order)."""
 
     def __init__(self, o: GenerationOptions, eos_ids: Sequence[int], sampling: bool, min_keep: int = 1):
         self.o, self.eos_ids, self.sampling, self.min_keep = o, list(eos_ids), sampling, min_keep
         self.seen: Optional[torch.Tensor] = None  # [rows, vocab] bool: tokens to penalise
+        self.history: Optional[list[list[int]]] = None  # per row: the tokens n-gram blocking looks at
 
     def start(self, prompt_ids: torch.Tensor, prompt_mask: Optional[torch.Tensor], vocab: int) -> None:
+        if self.o.no_repeat_ngram_size > 0:
+            rows = prompt_ids.tolist()
+            if prompt_mask is not None:  # left padding is not text: it neither blocks nor is blocked
+                rows = [[t for t, k in zip(row, keep) if k] for row, keep in zip(rows, prompt_mask.bool().tolist())]
+            self.history = rows
         if self.o.repetition_penalty == 1.0:
             return
         self.seen = torch.zeros(prompt_ids.shape[0], vocab + 1, dtype=torch.bool, device=prompt_ids.device)
@@ -253,16 +261,34 @@ class LogitsProcessor:
     def observe(self, tokens: torch.Tensor) -> None:
         if self.seen is not None:
             self.seen[torch.arange(tokens.shape[0], device=tokens.device), tokens] = True
+        if self.history is not None:
+            for row, t in zip(self.history, tokens.tolist()):
+                row.append(t)
 
     def select(self, index: torch.Tensor) -> None:
         if self.seen is not None:
             self.seen = self.seen.index_select(0, index)
+        if self.history is not None:
+            self.history = [list(self.history[i]) for i in index.tolist()]
+
+    def _blocked(self, row: list[int]) -> list[int]:
+        """Tokens that would complete an n-gram already in `row`."""
+        n = self.o.no_repeat_ngram_size
+        if len(row) < n:
+            return []
+        prefix = row[len(row) - n + 1:]
+        return [row[i + n - 1] for i in range(len(row) - n + 1) if row[i:i + n - 1] == prefix]
 
     def __call__(self, scores: torch.Tensor, step: int) -> torch.Tensor:
         o = self.o
         if self.seen is not None:
             penalised = torch.where(scores < 0, scores * o.repetition_penalty, scores / o.repetition_penalty)
             scores = torch.where(self.seen, penalised, scores)
+        if self.history is not None:
+            for r, row in enumerate(self.history):
+                blocked = self._blocked(row)
+                if blocked:
+                    scores[r, blocked] = -math.inf  # in place, like the minimum length below
         if step < o.min_new_tokens and self.eos_ids:
             scores[:, self.eos_ids] = -math.inf  # in place: callers pass logits they no longer need
         if not self.sampling:

@@ -25,6 +25,7 @@ class GenerationOptions:
     top_k: int = 0  # 0: off
     top_p: float = 1.0  # 1.0: off
     repetition_penalty: float = 1.0  # 1.0: off
+    no_repeat_ngram_size: int = 0  # n > 0: never repeat an n-gram of the prompt + output (decoder's output for seq2seq)
     num_beams: int = 1
     length_penalty: float = 1.0  # beam score = log-prob / length ** length_penalty
     # beam: true stops as soon as num_beams hypotheses are finished; false stops when the best running

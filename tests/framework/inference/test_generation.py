@@ -27,7 +27,8 @@ def test_cache_gives_the_same_tokens(request, which, options):
     assert all(len(g.token_ids) > 0 for hyps in cached for g in hyps)
 
 
-@pytest.mark.parametrize("options", [dict(), dict(num_beams=3), dict(repetition_penalty=1.3)])
+@pytest.mark.parametrize("options", [dict(), dict(num_beams=3), dict(repetition_penalty=1.3),
+                                     dict(no_repeat_ngram_size=2), dict(num_beams=3, no_repeat_ngram_size=2)])
 @pytest.mark.parametrize("which", ["gpt", "t5"])
 def test_batched_with_padding_equals_one_by_one(request, which, options):
     pipe = request.getfixturevalue(which)
@@ -149,3 +150,26 @@ def test_beam_search_honours_stop_strings(gpt):
     stop = full.text[2:4]
     cut = gpt.generate("The", num_beams=2, max_new_tokens=12, stop=stop, details=True)[0]
     assert stop not in cut.text and len(cut.token_ids) < 12
+
+
+def _repeated_ngrams(prompt, output, n):
+    """n-grams that end in the output and already occurred earlier in prompt + output."""
+    seq = prompt + output
+    return [tuple(seq[j - n + 1:j + 1]) for j in range(len(prompt), len(seq))
+            if tuple(seq[j - n + 1:j + 1]) in {tuple(seq[i - n + 1:i + 1]) for i in range(n - 1, j)}]
+
+
+@pytest.mark.parametrize("options", [dict(), dict(num_beams=3)])
+def test_no_repeat_ngram_size_blocks_repeats_of_prompt_and_output(gpt, options):
+    ids, mask = gpt._encode_prompts(["the the cat"])
+    prompt = ids[0].tolist()
+    free = gpt.generate_tokens(ids, mask, max_new_tokens=30, eos_token_id=[], **options)[0][0].token_ids
+    assert _repeated_ngrams(prompt, free, 2)  # the model repeats itself when free to
+    blocked = gpt.generate_tokens(ids, mask, max_new_tokens=30, eos_token_id=[], no_repeat_ngram_size=2,
+                                  **options)[0][0].token_ids
+    assert len(blocked) == 30 and _repeated_ngrams(prompt, blocked, 2) == []
+
+
+def test_no_repeat_ngram_size_must_not_be_negative():
+    with pytest.raises(NlpfError, match="no_repeat_ngram_size"):
+        resolve_options(no_repeat_ngram_size=-1)

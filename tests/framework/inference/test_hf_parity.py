@@ -19,6 +19,8 @@ OPTIONS = [
     dict(repetition_penalty=1.4),
     dict(num_beams=2, repetition_penalty=1.2, min_new_tokens=4),
     dict(num_beams=3, length_penalty=1.5, early_stopping="never", num_return_sequences=2),
+    dict(no_repeat_ngram_size=2),
+    dict(num_beams=3, no_repeat_ngram_size=3, num_return_sequences=2, repetition_penalty=1.1),
 ]
 
 
@@ -60,7 +62,7 @@ def _hf_options(o: dict) -> dict:
     return dict(num_beams=o.get("num_beams", 1), length_penalty=o.get("length_penalty", 1.0),
                 early_stopping=o.get("early_stopping", False), num_return_sequences=o.get("num_return_sequences", 1),
                 repetition_penalty=o.get("repetition_penalty", 1.0), min_new_tokens=o.get("min_new_tokens", 0),
-                do_sample=False)
+                no_repeat_ngram_size=o.get("no_repeat_ngram_size", 0), do_sample=False)
 
 
 def _trim(row: list[int], eos: int, pad: int) -> list[int]:
