@@ -9,7 +9,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from framework.errors import ConfigError, NlpfError
+from framework.errors import ConfigError, NlpfError, did_you_mean
 from framework.training import rundir
 
 
@@ -158,24 +158,49 @@ def train(args: list[str], ctx) -> int:
     return 0
 
 
-def _parse_evaluate(args: list[str]) -> tuple[dict, list[str]]:
-    own, overrides = {}, []
+_EVALUATE_OWN = ("ckpt", "split", "batch_size", "max_length", "precision", "accelerator", "limit_batches")
+
+
+def _parse_evaluate(args: list[str]) -> tuple[dict, list[str], list[str]]:
+    """(own arguments, data overrides, decoding options for translation metrics as key=value)."""
+    from framework.inference.options import GenerationOptions
+
+    decoding_keys = tuple(GenerationOptions.__dataclass_fields__)
+    own, overrides, decoding = {}, [], []
     for a in args:
         key, eq, value = a.partition("=")
         if not eq:
             raise NlpfError(f"cannot parse argument '{a}'", hint="nlpf evaluate ckpt=PATH [split=test] [data=NAME] "
-                            "[batch_size=N] [max_length=N] [data.KEY=VALUE]")
-        if key in ("ckpt", "split", "batch_size", "max_length", "precision", "accelerator", "limit_batches"):
+                            "[batch_size=N] [max_length=N] [data.KEY=VALUE] [num_beams=N ...]")
+        if key in _EVALUATE_OWN:
             own[key] = value
         elif key == "data" or key.startswith("data."):
             overrides.append(a)
+        elif key in decoding_keys:
+            decoding.append(a)
         else:
-            raise NlpfError(f"unknown argument '{key}' for nlpf evaluate",
+            raise NlpfError(f"unknown argument '{key}' for nlpf evaluate."
+                            + did_you_mean(key, _EVALUATE_OWN + decoding_keys),
                             hint="arguments: ckpt=PATH split=test|validation|train data=NAME data.KEY=VALUE "
-                            "batch_size=N max_length=N precision=32|bf16-mixed accelerator=auto|cpu|gpu")
+                            "batch_size=N max_length=N precision=32|bf16-mixed accelerator=auto|cpu|gpu, and for "
+                            "translation metrics the decoding options of nlpf translate (num_beams=4, ...)")
     if "ckpt" not in own:
         raise NlpfError("nlpf evaluate needs ckpt=PATH", hint="a checkpoint directory or a run directory")
-    return own, overrides
+    return own, overrides, decoding
+
+
+def _decoding(pairs: list[str]) -> dict:
+    """Decoding options from key=value arguments, typed and checked like nlpf translate's."""
+    from framework.config import parse_into
+    from framework.inference.generation import resolve_options
+    from framework.inference.options import GenerationOptions
+
+    given = parse_into(GenerationOptions, pairs)
+    resolve_options(given)  # a bad value names its key now, not after the test pass
+    if given.num_return_sequences != 1:
+        raise NlpfError("translation metrics score one output per source",
+                        hint="drop num_return_sequences (beam search still searches num_beams hypotheses)")
+    return {k: getattr(given, k) for k in (p.partition("=")[0] for p in pairs)}
 
 
 def evaluate(args: list[str], ctx) -> int:
@@ -191,7 +216,8 @@ def evaluate(args: list[str], ctx) -> int:
     from framework.training.module import TrainModule
     from framework.training.trainer import quiet_lightning
 
-    own, overrides = _parse_evaluate(args)
+    own, overrides, decoding = _parse_evaluate(args)
+    decoding = _decoding(decoding)  # checked before anything loads
     directory = checkpoint_dir(own["ckpt"], key="ckpt")
     model, cfg = load_checkpoint(directory)
     tokenizer = load_tokenizer(directory / "tokenizer")
@@ -209,6 +235,9 @@ def evaluate(args: list[str], ctx) -> int:
     check_max_length(cfg)
     split = own.get("split", "test")
     objective = build_objective(cfg, tokenizer)
+    if decoding and objective.task != "seq2seq":
+        raise NlpfError(f"decoding options ({', '.join(decoding)}) only apply to translation metrics",
+                        hint="they are for encoder-decoder (seq2seq) checkpoints; drop them for this one")
     source = build_source(cfg.data)
     labels = list(cfg.get("labels") or []) or None  # the label ids the model was trained with
     datasets = build_datasets(cfg.data, tokenizer, objective.task, int(cfg.max_length), seed=int(cfg.seed),
@@ -228,6 +257,6 @@ def evaluate(args: list[str], ctx) -> int:
     if objective.task == "seq2seq":
         from framework.training.translation import translation_scores
 
-        results.update(translation_scores(model, tokenizer, cfg, source.splits()[split]))
+        results.update(translation_scores(model, tokenizer, cfg, source.splits()[split], **decoding))
     _print_metrics(split, results)
     return 0

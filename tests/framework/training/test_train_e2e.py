@@ -121,7 +121,7 @@ def test_report_renders_curves(tmp_path):
     assert cli.main(["report", str(tmp_path / "missing")]) == 2
 
 
-def test_t5_seq2seq_reports_bleu_next_to_copy_baseline(tmp_path):
+def test_t5_seq2seq_reports_bleu_next_to_copy_baseline(tmp_path, capsys):
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text("".join(json.dumps({"en": f"the cat number {i} sleeps", "fr": f"le chat numero {i} dort"}) + "\n"
                              for i in range(40)))
@@ -131,3 +131,26 @@ def test_t5_seq2seq_reports_bleu_next_to_copy_baseline(tmp_path):
     test = assert_run_dir(run)["test"]
     assert {"bleu", "chrf", "copy_bleu", "copy_chrf"} <= set(test)
     assert 0 < test["copy_chrf"] < 100
+
+    # evaluate decodes with the options of nlpf translate: beam search gives BLEU and chrF of its own
+    # outputs (checked against translation_scores called directly with the same options)
+    from framework.checkpoint import load_checkpoint
+    from framework.data.pipeline import build_source
+    from framework.tokenizers import load_tokenizer
+    from framework.training.translation import translation_scores
+
+    ckpt = run / "checkpoints" / "best"
+    capsys.readouterr()
+    assert cli.main(["evaluate", f"ckpt={ckpt}", "num_beams=3", "no_repeat_ngram_size=2"]) == 0
+    printed = dict(line.split()[1:] for line in capsys.readouterr().out.splitlines() if line.startswith("test "))
+    model, cfg = load_checkpoint(ckpt)
+    direct = translation_scores(model.eval(), load_tokenizer(ckpt / "tokenizer"), cfg, build_source(cfg.data).splits()["test"],
+                                num_beams=3, no_repeat_ngram_size=2)
+    greedy = translation_scores(model, load_tokenizer(ckpt / "tokenizer"), cfg, build_source(cfg.data).splits()["test"])
+    assert direct["copy_bleu"] == greedy["copy_bleu"] == test["copy_bleu"]
+    assert float(printed["bleu"]) == pytest.approx(direct["bleu"], abs=1e-4)
+    assert float(printed["chrf"]) == pytest.approx(direct["chrf"], abs=1e-4)
+    for args, words in ((["num_beams=0"], "num_beams"), (["num_return_sequences=2", "num_beams=2"], "one output"),
+                        (["num_beam=2"], "num_beams")):
+        assert cli.main(["evaluate", f"ckpt={ckpt}", *args]) == 2
+        assert words in capsys.readouterr().err
