@@ -309,6 +309,28 @@ class LogitsProcessor:
 
 # ---------------------------------------------------------------- decoding loops
 
+ARGMAX_BLOCK = 1024
+
+
+def first_argmax(scores: torch.Tensor) -> torch.Tensor:
+    """`scores.argmax(-1)` (the first maximum of each row) for [rows, vocab] scores.
+
+    On CPU a reduction that tracks indices runs element by element (8 rows x 50257: ~240 us), while `amax` is
+    vectorised. So the maxima of 1024-wide blocks find the first block holding the row's maximum, and only
+    that block is searched with indices (~80 us). Below 4 blocks the plain reduction is as fast."""
+    rows, vocab = scores.shape
+    if vocab < 4 * ARGMAX_BLOCK:
+        return scores.max(-1).indices  # max() picks the first maximum like argmax, at about half its cost
+    whole = vocab - vocab % ARGMAX_BLOCK
+    maxima = scores[:, :whole].reshape(rows, -1, ARGMAX_BLOCK).amax(-1)
+    if whole < vocab:
+        maxima = torch.cat([maxima, scores[:, whole:].amax(-1, keepdim=True)], 1)
+    start = maxima.max(-1, keepdim=True).indices * ARGMAX_BLOCK
+    # the last block may be short: its window repeats the last id, which can only tie with an earlier one
+    window = (start + torch.arange(ARGMAX_BLOCK, device=scores.device)).clamp_(max=vocab - 1)
+    return start.squeeze(1) + scores.gather(1, window).max(-1).indices
+
+
 
 def _generator(seed: Optional[int], device) -> Optional[torch.Generator]:
     if seed is None:
@@ -347,8 +369,8 @@ def sample_or_greedy(runner, input_ids, attention_mask, o: GenerationOptions, eo
         scores = process(logits.clone() if with_scores else logits, step)
         if sampling:
             next_tokens = torch.multinomial(scores.softmax(-1), 1, generator=generator).squeeze(1)
-        else:  # max() picks the first maximum like argmax, at about half its cost on CPU
-            next_tokens = scores.max(-1).indices
+        else:
+            next_tokens = first_argmax(scores)
         new = next_tokens.tolist()
         if with_scores:  # log p(token) under the model, before penalties and warping
             chosen = (logits.gather(1, next_tokens[:, None]).squeeze(1) - torch.logsumexp(logits, -1)).tolist()

@@ -38,4 +38,4 @@ class Embeddings(nn.Module):
                 x = x + self.token_type(token_type_ids)
         if self.norm is not None:
             x = self.norm(x)
-        return self.dropout(x)
+        return self.dropout(x) if self.training else x

@@ -30,4 +30,4 @@ class FeedForward(nn.Module):
             h = self.act(gate) * h
         else:
             h = self.act(h)
-        return self.down(self.dropout(h))
+        return self.down(self.dropout(h) if self.training else h)

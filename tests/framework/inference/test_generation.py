@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from framework.errors import NlpfError
-from framework.inference.generation import resolve_options
+from framework.inference.generation import first_argmax, resolve_options
 
 PROMPTS = ["The cat", "A much longer prompt about dogs", "x"]
 
@@ -173,3 +173,15 @@ def test_no_repeat_ngram_size_blocks_repeats_of_prompt_and_output(gpt, options):
 def test_no_repeat_ngram_size_must_not_be_negative():
     with pytest.raises(NlpfError, match="no_repeat_ngram_size"):
         resolve_options(no_repeat_ngram_size=-1)
+
+
+@pytest.mark.parametrize("rows, vocab", [(1, 50257), (8, 32128), (3, 4096), (2, 5000), (4, 300)])
+def test_first_argmax_is_argmax_with_ties_and_infinities(rows, vocab):
+    g = torch.Generator().manual_seed(vocab)
+    for trial in range(50):
+        scores = torch.randint(-4, 4, (rows, vocab), generator=g).float()  # many ties, in every block
+        if trial % 3 == 0:
+            scores[:, -2:] = 10.0  # the maximum in the last (short) block only
+        if trial % 5 == 0:
+            scores[0] = -float("inf")  # every token blocked
+        assert torch.equal(first_argmax(scores), scores.argmax(-1))
