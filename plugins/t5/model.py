@@ -58,7 +58,8 @@ class T5Stack(nn.Module):
         if bias.requires_grad and bias.shape[0] != x.shape[0]:
             # training: expand over the batch once, so every layer's score matmul adds it as a view
             bias = bias.expand(x.shape[0], -1, -1, -1).contiguous()
-        x = self.dropout(x)
+        if self.training:  # skipped in eval: decoding runs this stack once per token
+            x = self.dropout(x)
         states = [x] if output_hidden_states else None
         cache = [] if use_cache else None
         for i, layer in enumerate(self.layers):
@@ -68,7 +69,9 @@ class T5Stack(nn.Module):
                 cache.append(entry)
             if states is not None:
                 states.append(x)
-        x = self.dropout(self.final_norm(x))
+        x = self.final_norm(x)
+        if self.training:
+            x = self.dropout(x)
         if states is not None:
             states[-1] = x
         return BackboneOutput(x, tuple(states) if states is not None else None,

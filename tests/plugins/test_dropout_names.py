@@ -74,3 +74,25 @@ def test_dropout_does_not_change_eval_outputs():
     b = _build("gpt_tiny", "model.dropout=0.5", "model.attention_dropout=0.5").eval()
     ids = torch.tensor([[1, 2, 3, 4]])
     torch.testing.assert_close(a(ids).last_hidden_state, b(ids).last_hidden_state)
+
+
+@pytest.mark.parametrize("preset", FAMILIES)
+def test_every_dropout_runs_in_training_and_none_in_eval(preset):
+    model = _build(preset, "model.dropout=0.3", "model.attention_dropout=0.0")
+    calls = []
+    for name, m in model.named_modules():
+        if isinstance(m, Dropout) and m.p > 0:
+            m.register_forward_hook(lambda mod, args, out, name=name: calls.append(name))
+    ids = torch.randint(5, 32, (2, 7))
+    kwargs = {"decoder_input_ids": ids[:, :4]} if preset == "t5_tiny" else {}
+
+    def forward():
+        calls.clear()
+        return model(ids, **kwargs).last_hidden_state
+
+    model.train()
+    first, second = forward(), forward()
+    assert set(calls) == {n for n, m in model.named_modules() if isinstance(m, Dropout) and m.p > 0}
+    assert not torch.equal(first, second)
+    model.eval()
+    assert torch.equal(forward(), forward()) and calls == []  # eval skips the modules, not just their masks
