@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Iterable
 
 
@@ -23,10 +24,16 @@ class RegistryError(NlpfError):
 
 
 def suggest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
-    """Close matches for `name` among `candidates` (case-insensitive)."""
-    candidates = list(candidates)
+    """Close matches for `name` among `candidates` (case-insensitive). When no whole name is close, a name
+    close to a family prefix suggests that family: 'bret' -> bert_base, bert_large, bert_tiny."""
     lowered = {c.lower(): c for c in candidates}
     hits = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)
+    if not hits:
+        families: dict[str, list[str]] = {}
+        for c in sorted(lowered):
+            families.setdefault(re.split(r"[_.-]", c)[0], []).append(c)
+        family = difflib.get_close_matches(name.lower(), [f for f in families if len(f) > 1], n=1, cutoff=0.6)
+        hits = families[family[0]][:n] if family else []
     return [lowered[h] for h in hits]
 
 
@@ -35,4 +42,5 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     hits = suggest(name, candidates)
     if not hits:
         return ""
-    return " Did you mean " + " or ".join(repr(h) for h in hits) + "?"
+    quoted = [repr(h) for h in hits]
+    return " Did you mean " + (", ".join(quoted[:-1]) + " or " if len(quoted) > 1 else "") + quoted[-1] + "?"

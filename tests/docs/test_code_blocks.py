@@ -6,6 +6,8 @@
   `--help`/`--version` really run; `config` and `train` overrides compose and validate against the registries;
   the options of `evaluate`, `predict`, `generate`, `translate` and `score` parse into their schemas;
   `tokenizer train` overrides compose; `import`/`export` have their three arguments.
+- ```text blocks that show `$ nlpf config|train ...` followed by `error: ...` (and `  hint: ...`) lines: the
+  command's overrides really fail with that message and hint (`...` in a shown line matches anything).
 - ```yaml and ```toml blocks parse.
 - a block whose first line is `# docs: requires DIST` is checked only when that distribution is installed.
 """
@@ -143,6 +145,38 @@ def check_nlpf(args: list[str], where: str) -> None:
         scaffold._parse_new(rest[1:])
 
 
+def shown_errors(text: str) -> list[tuple[list[str], list[str]]]:
+    """(args, shown output lines) for each `$ nlpf config|train ...` line whose output starts with `error:`."""
+    lines, found = text.splitlines(), []
+    for i, line in enumerate(lines):
+        words = shlex.split(line[2:]) if line.startswith("$ ") else []
+        if words[:1] != ["nlpf"] or words[1:2] not in (["config"], ["train"]):
+            continue
+        output = []
+        for after in lines[i + 1:]:
+            if after.startswith("$ "):
+                break
+            output.append(after)
+        if output and output[0].startswith("error:"):
+            found.append((words[1:], output))
+    return found
+
+
+def check_shown_error(args: list[str], shown: list[str], where: str) -> None:
+    from framework.errors import NlpfError
+
+    command, overrides = args[0], args[1:]
+    try:
+        config.load(overrides, components=() if command == "config" else tuple(config.COMPONENT_GROUPS))
+    except NlpfError as err:
+        actual = [f"error: {err.message}"] + ([f"  hint: {err.hint}"] if err.hint else [])
+    else:
+        raise AssertionError(f"{where}: `nlpf {' '.join(args)}` is shown failing, but it composes")
+    for expected, got in zip(shown, actual):
+        pattern = ".*".join(re.escape(part) for part in expected.rstrip().split("..."))
+        assert re.fullmatch(pattern, got), f"{where}: shown\n  {expected}\nbut nlpf says\n  {got}"
+
+
 def check_block(block: Block, namespace: dict) -> None:
     if block.lang == "python":
         code = compile(block.text, block.where, "exec")
@@ -151,6 +185,9 @@ def check_block(block: Block, namespace: dict) -> None:
     elif block.lang in SHELL:
         for args in nlpf_commands(block.text):
             check_nlpf(args, block.where)
+    elif block.lang == "text":
+        for args, shown in shown_errors(block.text):
+            check_shown_error(args, shown, block.where)
     elif block.lang == "yaml":
         yaml.safe_load(block.text)
     elif block.lang == "toml":
@@ -197,8 +234,18 @@ def test_the_checker_catches_broken_commands(tmp_path):
     check_block(compile_only, {})  # not run, so it does not exit
     with pytest.raises(Exception, match="max_new_tokens"):
         check_nlpf(["generate", "ckpt=x", "max_new_token=3"], "page.md:1")
+    stale = blocks_of(_page(tmp_path, "```text\n$ nlpf train model=gpt_tinny\nerror: unknown option 'gpt_tinny' "
+                                      "for config group 'model'. Did you mean 'bert'?\n```\n"))[0]
+    with pytest.raises(AssertionError, match="but nlpf says"):
+        check_block(stale, {})
     assert nlpf_commands("cd x && nlpf list \\\n  architecture  # all\nnlpf --debug plugins") == [
         ["list", "architecture"], ["--debug", "plugins"]]
+
+
+def _page(tmp_path: Path, text: str) -> Path:
+    page = tmp_path / "shown.md"
+    page.write_text(text)
+    return page
 
 
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
