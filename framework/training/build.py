@@ -51,24 +51,15 @@ def checkpoint_dir(path: str | Path, key: str = "init_from") -> Path:
                     "or hf-packaged:minilm")
 
 
-def _train_texts(examples):
-    """The texts of training examples, lazily (only read when a tokenizer must be trained)."""
-    for ex in examples:
-        for key in ("text", "text_pair", "source", "target", "question", "context"):
-            if isinstance(ex.get(key), str):
-                yield ex[key]
-        if isinstance(ex.get("tokens"), list):
-            yield " ".join(ex["tokens"])
-
-
 def build_tokenizer_for(cfg, source, init_dir: Path | None):
     """The checkpoint's tokenizer when starting from one; else the configured one (trained on the
     training split on first use, then cached)."""
+    from framework.data.pipeline import corpus_texts
     from framework.tokenizers import build_tokenizer, load_tokenizer
 
     if init_dir is not None and (init_dir / "tokenizer").is_dir():
         return load_tokenizer(init_dir / "tokenizer")
-    return build_tokenizer(cfg.tokenizer, corpus=_train_texts(source.splits()["train"]))
+    return build_tokenizer(cfg.tokenizer, corpus=corpus_texts(source))  # read only if it must be trained
 
 
 # model fields that are training settings, not architecture: the run's values win over the checkpoint's
