@@ -28,7 +28,10 @@ def suggest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     close to a family prefix suggests that family: 'bret' -> bert_base, bert_large, bert_tiny."""
     lowered = {c.lower(): c for c in candidates}
     hits = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)
-    if not hits:
+    if hits:  # keep the near-best only: a shared suffix alone ('_tiny') makes weak matches
+        ratio = {h: difflib.SequenceMatcher(None, name.lower(), h).ratio() for h in hits}
+        hits = [h for h in hits if ratio[h] >= ratio[hits[0]] - 0.1]
+    else:
         families: dict[str, list[str]] = {}
         for c in sorted(lowered):
             families.setdefault(re.split(r"[_.-]", c)[0], []).append(c)

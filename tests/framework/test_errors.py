@@ -20,3 +20,8 @@ def test_nothing_close_gives_no_suggestion():
 def test_the_sentence_lists_the_suggestions():
     assert did_you_mean("gpt2_larg", ["gpt2_large"]) == " Did you mean 'gpt2_large'?"
     assert did_you_mean("bret", MODELS) == " Did you mean 'bert_base', 'bert_large' or 'bert_tiny'?"
+
+
+def test_only_near_best_matches_are_kept():
+    # 't5_tiny' and 'gpt_mini' clear difflib's cutoff on the shared letters, far behind the real match
+    assert suggest("gpt_tinny", MODELS + ["gpt_mini"]) == ["gpt_tiny"]
