@@ -60,6 +60,16 @@ def _prepare_run_dir(args: list[str]):
     return cfg, run_dir, ckpt
 
 
+def cpu_flags(path: str = "/proc/cpuinfo") -> set[str] | None:
+    """The CPU feature flags (Linux), or None where they cannot be read."""
+    try:
+        with open(path) as f:
+            line = next((line for line in f if line.startswith("flags")), None)
+    except OSError:
+        return None
+    return set(line.split(":", 1)[1].split()) if line else None
+
+
 def _check_precision(cfg) -> None:
     t = cfg.trainer
     import torch
@@ -68,6 +78,11 @@ def _check_precision(cfg) -> None:
     if str(t.precision) in ("16-mixed", "16") and on_cpu:
         raise ConfigError("trainer.precision=16-mixed needs a GPU (float16 autocast is not supported on the CPU)",
                           hint="use trainer.precision=bf16-mixed on the CPU")
+    flags = cpu_flags() if on_cpu and str(t.precision).startswith("bf16") else None
+    if flags is not None and "amx_bf16" not in flags:
+        # measured here: bf16 matmuls at half the float32 rate on AVX512-BF16 without AMX (docs/results.md)
+        _say(f"note: trainer.precision={t.precision} on a CPU without AMX: bfloat16 matrix multiplies are usually "
+             "slower than float32 on such CPUs; trainer.precision=32 is likely faster here")
 
 
 def _save_fn(run, module):

@@ -111,3 +111,13 @@ def test_parse_into_dataclass_suggests():
     assert config.parse_into(Args, ["ckpt=x", "batch_size=4"]) == Args("x", 4)
     with pytest.raises(ConfigError, match="batch_size"):
         config.parse_into(Args, ["batch_sise=4"])
+
+
+@pytest.mark.parametrize("experiment", group_options("experiment"))
+def test_trainer_gpu_alone_moves_an_experiment_to_the_gpu(experiment):
+    # experiments set their recipe (epochs, batch size) but leave device and precision to the trainer group
+    cpu = config.compose([f"experiment={experiment}"]).trainer
+    gpu = config.compose([f"experiment={experiment}", "trainer=gpu"]).trainer
+    assert (cpu.accelerator, cpu.precision) == ("cpu", "32")
+    assert (gpu.accelerator, gpu.precision) == ("gpu", "bf16-mixed")
+    assert gpu.max_epochs == cpu.max_epochs  # the recipe's length is kept
