@@ -331,7 +331,6 @@ def first_argmax(scores: torch.Tensor) -> torch.Tensor:
     return start.squeeze(1) + scores.gather(1, window).max(-1).indices
 
 
-
 def _generator(seed: Optional[int], device) -> Optional[torch.Generator]:
     if seed is None:
         return None

@@ -68,7 +68,7 @@ class Dropout(nn.Module):
         self.p = float(p)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:  # checked here too: decoding calls this a dozen times per token
+        if not self.training or self.p == 0.0:  # the layers skip the call in eval; other callers may not
             return x
         return dropout(x, self.p, True)
 
