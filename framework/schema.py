@@ -52,6 +52,7 @@ class TrainerConfig:
     checkpoint_every_n_steps: Optional[int] = None
     on_nan: str = "stop"  # stop | skip
     keep_freed_memory: bool = True  # glibc malloc keeps freed blocks: no page faults for big per-step tensors
+    activation_checkpointing: bool = False  # recompute each transformer layer in the backward: less memory
 
     def __post_init__(self):
         checks.one_of(self, "accelerator", ACCELERATORS)

@@ -85,6 +85,15 @@ def _check_precision(cfg) -> None:
              "slower than float32 on such CPUs; trainer.precision=32 is likely faster here")
 
 
+def _checkpoint_activations(model) -> None:
+    from framework.training.memory import checkpoint_activations
+
+    if not checkpoint_activations(model):
+        raise ConfigError("trainer.activation_checkpointing=true, but this model has no transformer layers "
+                          "(framework.modules.TransformerLayer) to checkpoint",
+                          hint="set trainer.activation_checkpointing=false for this model")
+
+
 def _save_fn(run, module):
     from framework.checkpoint import save_checkpoint
 
@@ -123,6 +132,8 @@ def run_training(args: list[str]) -> dict:
 
             keep_freed_memory()
         run = build_run(cfg)
+        if run.cfg.trainer.activation_checkpointing:
+            _checkpoint_activations(run.model)
         module = TrainModule(run.cfg, run.model, run.objective, run.labels)
         if run.cfg.trainer.compile:
             module.model.compile()

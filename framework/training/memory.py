@@ -1,6 +1,8 @@
-"""Keep freed memory in the process instead of handing it back to the OS after every step (glibc only).
+"""Memory settings of a training run: `keep_freed_memory` (trainer.keep_freed_memory) and
+`checkpoint_activations` (trainer.activation_checkpointing).
 
-glibc serves allocations above 32 MB with a fresh `mmap` and unmaps them when freed, so a tensor that large
+keep_freed_memory keeps freed memory in the process instead of handing it back to the OS after every step
+(glibc only). glibc serves allocations above 32 MB with a fresh `mmap` and unmaps them when freed, so a tensor that large
 made every step (a word-embedding gradient: 30522 x 384 floats is 47 MB) is page-faulted in and zeroed by the
 kernel each time: 10 ms of a 250 ms MiniLM step, and slower neighbours. With mmap off and trimming raised,
 freed blocks stay in the heap and the next step reuses them. The process keeps its peak memory until it exits,
@@ -25,3 +27,14 @@ def keep_freed_memory() -> bool:
     except OSError:
         return False
     return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 2 ** 31 - 1))
+
+
+def checkpoint_activations(model) -> int:
+    """Turn on activation checkpointing in every `framework.modules.TransformerLayer` of `model` (the built-in
+    BERT, GPT-2 and T5 blocks); returns how many layers it reached."""
+    from framework.modules.layer import TransformerLayer
+
+    layers = [m for m in model.modules() if isinstance(m, TransformerLayer)]
+    for layer in layers:
+        layer.checkpointing = True
+    return len(layers)

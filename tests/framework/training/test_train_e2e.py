@@ -154,3 +154,20 @@ def test_t5_seq2seq_reports_bleu_next_to_copy_baseline(tmp_path, capsys):
                         (["num_beam=2"], "num_beams")):
         assert cli.main(["evaluate", f"ckpt={ckpt}", *args]) == 2
         assert words in capsys.readouterr().err
+
+
+def test_activation_checkpointing_trains_the_same_model(tmp_path):
+    runs = {}
+    for flag in ("false", "true"):
+        run = train(tmp_path / flag, *SMALL, "trainer.max_steps=3", "model.dropout=0.1",
+                    f"trainer.activation_checkpointing={flag}")
+        runs[flag] = json.loads((run / "metrics.json").read_text())["test"]["loss"]
+    assert runs["true"] == pytest.approx(runs["false"], rel=1e-6)
+
+
+def test_activation_checkpointing_needs_transformer_layers():
+    from framework.errors import ConfigError
+    from framework.training.commands import _checkpoint_activations
+
+    with pytest.raises(ConfigError, match="no transformer layers"):
+        _checkpoint_activations(torch.nn.LSTM(4, 4))
