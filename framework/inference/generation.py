@@ -213,8 +213,9 @@ class Seq2SeqRunner:
         return logits[:, -1, :].float()
 
     def prefill(self, input_ids, attention_mask) -> torch.Tensor:
-        self.mask = attention_mask
         self.encoder_states = self.model.encode(input_ids, attention_mask=attention_mask).last_hidden_state
+        # without padding the decoder's cross-attention needs no mask (checked once, not at every step)
+        self.mask = attention_mask if bool((attention_mask == 0).any()) else None
         self.ids = input_ids.new_full((input_ids.shape[0], 1), self.start_id)
         self.past = StaticCache(1 + self.max_new) if self.static else None
         return self._call(self.ids)
@@ -224,7 +225,8 @@ class Seq2SeqRunner:
         return self._call(tokens[:, None] if self.use_cache else self.ids)
 
     def select(self, index: torch.Tensor) -> None:
-        self.ids, self.mask = self.ids.index_select(0, index), self.mask.index_select(0, index)
+        self.ids = self.ids.index_select(0, index)
+        self.mask = self.mask.index_select(0, index) if self.mask is not None else None
         self.encoder_states = self.encoder_states.index_select(0, index)
         self.past = select_rows(self.past, index)
 
