@@ -2,7 +2,7 @@
 
 pre_norm=True (GPT-2, T5):  x + sublayer(norm(x));  pre_norm=False (BERT): norm(x + sublayer(x)).
 With `checkpointing = True` a training forward keeps only the layer's inputs and recomputes the rest in the
-backward (activation checkpointing: less memory, about a third more compute).
+backward (activation checkpointing: less memory, up to a third more compute).
 """
 from __future__ import annotations
 

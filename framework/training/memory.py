@@ -2,11 +2,12 @@
 `checkpoint_activations` (trainer.activation_checkpointing).
 
 keep_freed_memory keeps freed memory in the process instead of handing it back to the OS after every step
-(glibc only). glibc serves allocations above 32 MB with a fresh `mmap` and unmaps them when freed, so a tensor that large
-made every step (a word-embedding gradient: 30522 x 384 floats is 47 MB) is page-faulted in and zeroed by the
-kernel each time: 10 ms of a 250 ms MiniLM step, and slower neighbours. With mmap off and trimming raised,
-freed blocks stay in the heap and the next step reuses them. The process keeps its peak memory until it exits,
-which is what a training process does anyway. No effect where the C library is not glibc.
+(glibc only). glibc serves allocations above 32 MB with a fresh `mmap` and unmaps them when freed, so a tensor
+that large made every step (a word-embedding gradient: 30522 x 384 floats is 47 MB) is page-faulted in and
+zeroed by the kernel each time: 10 ms of a 250 ms MiniLM step, and slower neighbours. With mmap off and
+trimming raised, freed blocks stay in the heap and the next step reuses them. The process keeps its peak
+memory until it exits, which is what a training process does anyway. No effect where the C library is not
+glibc.
 """
 from __future__ import annotations
 
