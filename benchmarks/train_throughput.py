@@ -18,6 +18,8 @@ the best group of each side counts.
 
 Sizes: small = hidden 256, 4 layers, 4 heads, sequence 256, batch 8; medium = hidden 512, 8 layers,
 8 heads, sequence 256, batch 8 (T5: that many encoder and decoder layers). FFN 4x hidden, dropout 0.
+`--keep-freed-memory` applies `nlpf train`'s default `trainer.keep_freed_memory` (glibc keeps freed memory instead
+of unmapping it) to this whole process, so to both sides alike; without it both run with glibc's defaults.
 Peak memory is the growth of the resident set over three steps (peak minus the size before them, the peak
 reset after building), measured in a fresh subprocess per side.
 """
@@ -216,8 +218,7 @@ def peak_memory(args, family: str, precision: str, side: str) -> float:
            "--vocab", str(args.vocab), "--threads", str(args.threads), "--memory-child", side]
     cmd += [arg for key in ("hidden", "layers", "heads", "seq", "batch") if getattr(args, key)
             for arg in (f"--{key}", str(getattr(args, key)))]
-    if args.hf_fused:
-        cmd.append("--hf-fused")
+    cmd += ["--hf-fused"] * args.hf_fused + ["--keep-freed-memory"] * args.keep_freed_memory
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])["peak_growth_mib"]
 
@@ -239,18 +240,25 @@ def main() -> None:
                    help="time steps by this process's CPU time instead of wall time (a machine shared with other "
                    "jobs; use with --threads 1)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    p.add_argument("--keep-freed-memory", action="store_true",
+                   help="nlpf train's glibc malloc setting, for the whole process (both sides)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile nlpf's forward + loss (trainer.compile); use --warmup >= 2 to absorb compilation")
     p.add_argument("--memory-child", choices=["ours", "hf"], help=argparse.SUPPRESS)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if args.keep_freed_memory:
+        from framework.training.memory import keep_freed_memory
+
+        keep_freed_memory()
     if args.memory_child:
         return memory_child(args)
     families = list(FAMILIES) if "all" in args.family else args.family
     s = size_of(args)
     tokens = s["batch"] * s["seq"]
     print(f"size {args.size} {s}, vocab {args.vocab}, threads {args.threads}, compile {args.compile}, "
-          f"clock {'cpu' if args.cpu_time else 'wall'}, torch {torch.__version__}")
+          f"clock {'cpu' if args.cpu_time else 'wall'}, keep freed memory {args.keep_freed_memory}, "
+          f"torch {torch.__version__}")
     rows = []
     for family in families:
         obj = objective(family, args.vocab)
