@@ -278,11 +278,14 @@ class InferenceMixin:
     # ------------------------------------------------------------ score
 
     def score(self, texts: str | Sequence[str], sources: Optional[Sequence[str]] = None, batch_size: int = 16,
-              tokens: bool = False) -> Any:
+              tokens: bool = False, eos: Optional[bool] = None) -> Any:
         """Log-likelihood (natural log), token count and perplexity of each text under the LM.
 
         For encoder-decoders each text is scored as the target given `sources[i]`.
         With `tokens=True` the result also lists the tokens and their log-probabilities.
+        `eos=True` also scores the end-of-sequence token after the text (the probability that it ends there);
+        None (the default) means no for decoders, as in `transformers` perplexity, and yes for encoder-decoders,
+        which are trained to end their targets with it.
         Returns a dict per text (one dict for a single string).
         """
         from framework.inference.scoring import score_decoder, score_seq2seq
@@ -298,6 +301,10 @@ class InferenceMixin:
                                 hint='pass sources=[...] (CLI: JSONL lines with "source" and "target")')
             src_rows = [e.ids for e in tok.encode_batch(list(sources), max_length=self.max_length)]
             tgt_rows = [e.ids for e in tok.encode_batch(text_list, max_length=self.max_length)]
+            end = self._end_id(eos is None or eos)
+            # the tokenizer's template may or may not end a target with EOS: make it end as asked
+            tgt_rows = [(r[:-1] if r and r[-1] == tok.eos_id else r)[:self.max_length - (end is not None)]
+                        + ([end] if end is not None else []) for r in tgt_rows]
             scorer = lambda idx: score_seq2seq(self.model, [src_rows[i] for i in idx], [tgt_rows[i] for i in idx],
                                                 self._pad_id(), self._decoder_start_id(), self.device)
             lengths = [len(r) for r in tgt_rows]
@@ -307,7 +314,9 @@ class InferenceMixin:
             rows = [e.ids for e in tok.encode_batch(text_list, add_special_tokens=False)]
             if start is not None:
                 rows = [[start] + r for r in rows]
-            rows = [r[-self.max_length:] for r in rows]
+            end = self._end_id(bool(eos))
+            tail = [end] if end is not None else []
+            rows = [r[-(self.max_length - len(tail)):] + tail for r in rows]
             scorer = lambda idx: score_decoder(self.model, [rows[i] for i in idx], 1, self._pad_id(), self.device)
             lengths = [len(r) for r in rows]
         from framework.inference.predict import by_length
@@ -319,9 +328,22 @@ class InferenceMixin:
                 results[i] = s.as_dict(names)
         return results[0] if single else results
 
+    def _end_id(self, wanted: bool) -> Optional[int]:
+        """The end-of-sequence id to score after each text, or None when not `wanted`."""
+        if not wanted:
+            return None
+        end = self.tokenizer.eos_id
+        if end is None:
+            raise NlpfError("this checkpoint's tokenizer has no end-of-sequence token to score",
+                            hint="pass eos=false to score the text alone")
+        return end
+
     def rescore(self, nbest: Iterable[dict], lm_weight: float = 0.5, length_bonus: float = 0.0,
-                batch_size: int = 16) -> list[dict]:
+                batch_size: int = 16, eos: Optional[bool] = None) -> list[dict]:
         """Re-rank n-best lists by first-pass score + lm_weight * LM log-likelihood + length_bonus * words.
+
+        The LM log-likelihood includes the end-of-sequence token unless `eos=False`: without it a hypothesis cut
+        short (or an empty one) loses nothing for where it stops, and a shorter hypothesis always scores higher.
 
         `nbest`: dicts `{"id", "hypotheses": [{"text", "score"}, ...], "source"?}` (see
         `framework.inference.scoring`). Returns them with hypotheses sorted best first.
@@ -335,7 +357,8 @@ class InferenceMixin:
         sources = [item.get("source", "") for item in items for _ in item["hypotheses"]]
         if not texts:
             return [rerank(item, [], lm_weight, length_bonus) for item in items]
-        scored = self.score(texts, sources=sources if self.kind == "encoder-decoder" else None, batch_size=batch_size)
+        scored = self.score(texts, sources=sources if self.kind == "encoder-decoder" else None, batch_size=batch_size,
+                            eos=eos is None or eos)
         out, k = [], 0
         for item in items:
             n = len(item["hypotheses"])

@@ -183,7 +183,7 @@ def translate(args: list[str], ctx) -> int:
 
 
 def score(args: list[str], ctx) -> int:
-    """nlpf score ckpt=PATH input=FILE [nbest=true lm_weight=0.5 length_bonus=0.0 tokens=true]"""
+    """nlpf score ckpt=PATH input=FILE [nbest=true lm_weight=0.5 length_bonus=0.0 tokens=true eos=true|false]"""
     from framework.inference.predict import chunks, detect_format, open_input, read_records
     from framework.inference.scoring import read_nbest
 
@@ -194,7 +194,7 @@ def score(args: list[str], ctx) -> int:
         if a.nbest:
             for block in chunks(read_nbest(stream, where=a.input or "input"), 64):
                 for item in pipe.rescore(block, lm_weight=a.lm_weight, length_bonus=a.length_bonus,
-                                         batch_size=a.batch_size):
+                                         batch_size=a.batch_size, eos=a.eos):
                     out.write(_jsonl(item))
             return 0
         records = read_records(stream, detect_format(a.input, "auto"), "text", where=a.input or "input")
@@ -208,7 +208,7 @@ def score(args: list[str], ctx) -> int:
                 texts.append(str(rec[key]))
                 sources.append(str(rec.get("source", "")))
             scores = pipe.score(texts, sources=sources if pipe.kind == "encoder-decoder" else None,
-                                batch_size=a.batch_size, tokens=a.tokens)
+                                batch_size=a.batch_size, tokens=a.tokens, eos=a.eos)
             for rec, s in zip(block, scores):
                 out.write(_jsonl({**rec, **s}))
     return 0

@@ -89,6 +89,7 @@ class ScoreArgs:
     lm_weight: float = 0.5  # lambda in first-pass score + lambda * LM log-likelihood + length_bonus * words
     length_bonus: float = 0.0
     tokens: bool = False  # also write per-token log-probabilities
+    eos: Optional[bool] = None  # score the end-of-sequence token too; unset: yes for n-best lists and encoder-decoders
     batch_size: int = 16
     device: str = "cpu"
     dtype: str = "float32"

@@ -115,3 +115,14 @@ def test_score_and_nbest_cli(gpt_ckpt, tmp_path):
     assert main(["score", f"ckpt={gpt_ckpt}", f"input={nbest}", f"output={out}", "nbest=true", "lm_weight=0"]) == 0
     row = json.loads(out.read_text())
     assert [h["text"] for h in row["hypotheses"]] == ["z", "x y"] and row["best"] == "z"
+
+
+def test_score_cli_eos_option(gpt_ckpt, tmp_path):
+    texts = tmp_path / "t.txt"
+    texts.write_text("hello\n")
+    counts = {}
+    for eos in ("true", "false"):
+        out = tmp_path / f"s_{eos}.jsonl"
+        assert main(["score", f"ckpt={gpt_ckpt}", f"input={texts}", f"output={out}", f"eos={eos}"]) == 0
+        counts[eos] = json.loads(out.read_text())["num_tokens"]
+    assert counts["true"] == counts["false"] + 1

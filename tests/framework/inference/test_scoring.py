@@ -126,3 +126,44 @@ def test_seq2seq_rescoring_scores_hypotheses_given_the_source(t5):
     assert by_text["a house"] == pytest.approx(expected[0]["log_likelihood"], abs=1e-4)
     assert by_text["the home"] == pytest.approx(expected[1]["log_likelihood"], abs=1e-4)
     assert out["best"] == max(by_text, key=by_text.get)
+
+
+def test_eos_also_scores_the_end_of_sequence_token(gpt):
+    text = "hello world"
+    plain, ended = gpt.score(text, tokens=True), gpt.score(text, tokens=True, eos=True)
+    tok = gpt.tokenizer
+    ids = [tok.bos_id] + tok.encode(text, add_special_tokens=False) + [tok.eos_id]
+    with torch.no_grad():
+        logp = gpt.model(torch.tensor([ids])).logits[0].log_softmax(-1)
+    last = float(logp[len(ids) - 2, tok.eos_id])
+    assert ended["num_tokens"] == plain["num_tokens"] + 1
+    assert ended["token_logprobs"][:-1] == pytest.approx(plain["token_logprobs"], abs=1e-4)
+    assert ended["token_logprobs"][-1] == pytest.approx(last, abs=1e-4)
+    assert ended["log_likelihood"] == pytest.approx(plain["log_likelihood"] + last, abs=1e-3)
+    empty = gpt.score("", eos=True)  # an empty text still has a probability: that of ending at once
+    assert empty["num_tokens"] == 1 and empty["log_likelihood"] < 0
+
+
+def test_rescoring_counts_the_end_token_unless_told_not_to(gpt):
+    nbest = [{"id": "u", "hypotheses": [{"text": "the cat sat", "score": 0.0}, {"text": "", "score": 0.0}]}]
+    texts = ["the cat sat", ""]
+    for eos, expected in ((None, gpt.score(texts, eos=True)), (False, gpt.score(texts))):
+        lm = {h["text"]: h["lm_score"] for h in gpt.rescore(nbest, lm_weight=1.0, eos=eos)[0]["hypotheses"]}
+        assert [lm[t] for t in texts] == pytest.approx([e["log_likelihood"] for e in expected], abs=1e-4)
+    by_default = {h["text"]: h["lm_score"] for h in gpt.rescore(nbest)[0]["hypotheses"]}
+    assert by_default[""] < 0  # without the end token an empty hypothesis would score 0 and win every list
+
+
+def test_seq2seq_scores_its_end_token_unless_eos_false(t5):
+    default = t5.score(["a house"], sources=["ein Haus"], tokens=True)[0]
+    bare = t5.score(["a house"], sources=["ein Haus"], tokens=True, eos=False)[0]
+    assert default["num_tokens"] == bare["num_tokens"] + 1
+    assert default["log_likelihood"] == pytest.approx(bare["log_likelihood"] + default["token_logprobs"][-1], abs=1e-3)
+
+
+def test_eos_without_an_end_token_is_a_clear_error(gpt, monkeypatch):
+    monkeypatch.setattr(gpt.tokenizer, "eos_id", None)
+    with pytest.raises(NlpfError, match="no end-of-sequence token") as err:
+        gpt.score("a", eos=True)
+    assert "eos=false" in err.value.hint
+    assert gpt.score("a")["num_tokens"] == 1  # the default does not need one
