@@ -288,7 +288,7 @@ class InferenceMixin:
         which are trained to end their targets with it.
         Returns a dict per text (one dict for a single string).
         """
-        from framework.inference.scoring import score_decoder, score_seq2seq
+        from framework.inference.scoring import score_seq2seq
 
         self._require(("lm", "seq2seq"), "scoring", "scoring needs a language model (decoder or encoder-decoder)")
         single = isinstance(texts, str)
@@ -315,9 +315,9 @@ class InferenceMixin:
             if start is not None:
                 rows = [[start] + r for r in rows]
             end = self._end_id(bool(eos))
-            tail = [end] if end is not None else []
-            rows = [r[-(self.max_length - len(tail)):] + tail for r in rows]
-            scorer = lambda idx: score_decoder(self.model, [rows[i] for i in idx], 1, self._pad_id(), self.device)
+            rows = [r + [end] if end is not None else r for r in rows]
+            # a text longer than max_length is scored in sliding windows, every token with context before it
+            scorer = lambda idx: self._score_windows([rows[i] for i in idx], batch_size)
             lengths = [len(r) for r in rows]
         from framework.inference.predict import by_length
 
@@ -327,6 +327,20 @@ class InferenceMixin:
                 names = [tok.decode([t], skip_special_tokens=False) for t in s.token_ids] if tokens else None
                 results[i] = s.as_dict(names)
         return results[0] if single else results
+
+    def _score_windows(self, rows: list[list[int]], batch_size: int) -> list:
+        """Decoder scores of token rows, each split into `max_length` windows, batch_size windows a forward."""
+        from framework.inference.scoring import joined, score_decoder, windows
+
+        pieces = [(i, window, context) for i, row in enumerate(rows) for window, context in windows(row, self.max_length)]
+        parts: list[list] = [[] for _ in rows]
+        for k in range(0, len(pieces), batch_size):
+            chunk = pieces[k:k + batch_size]
+            scores = score_decoder(self.model, [w for _, w, _ in chunk], [c for _, _, c in chunk], self._pad_id(),
+                                   self.device)
+            for (i, _, _), s in zip(chunk, scores):
+                parts[i].append(s)
+        return [joined(p) for p in parts]
 
     def _end_id(self, wanted: bool) -> Optional[int]:
         """The end-of-sequence id to score after each text, or None when not `wanted`."""

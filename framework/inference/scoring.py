@@ -59,20 +59,47 @@ def _gather_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
 
 
 @torch.inference_mode()
-def score_decoder(model, token_rows: Sequence[Sequence[int]], context: int, pad_id: int,
+def score_decoder(model, token_rows: Sequence[Sequence[int]], contexts: Sequence[int], pad_id: int,
                   device="cpu") -> list[SequenceScore]:
-    """Score token sequences with a decoder LM; the first `context` tokens of each row are conditioning
-    only (1 when a BOS token was prepended, else 1 because the first token has nothing to condition on)."""
-    if max(len(r) for r in token_rows) <= context:  # nothing to score (empty texts)
+    """Score token sequences with a decoder LM; the first `contexts[i]` tokens of row i only condition the
+    rest (at least 1: the first token has nothing to condition on; a BOS or EOS in front makes it a token
+    that needs no score)."""
+    if all(len(r) <= c for r, c in zip(token_rows, contexts)):  # nothing to score (empty texts)
         return [SequenceScore(0.0, 0, [], []) for _ in token_rows]
     ids, mask = pad_right([r or [pad_id] for r in token_rows], pad_id, device)
     logits = model(input_ids=ids, attention_mask=mask).logits
     logp = _gather_logprobs(logits[:, :-1], ids[:, 1:])
     results = []
-    for i, row in enumerate(token_rows):
-        values = logp[i, context - 1:len(row) - 1].tolist()
+    for i, (row, context) in enumerate(zip(token_rows, contexts)):
+        values = logp[i, context - 1:len(row) - 1].tolist() if len(row) > context else []
         results.append(SequenceScore(float(sum(values)), len(values), list(row[context:]), values))
     return results
+
+
+def windows(row: Sequence[int], width: int) -> list[tuple[list[int], int]]:
+    """Split a token row into windows of at most `width` tokens for a decoder with that context, as
+    (window, context): the first `context` tokens of a window only condition the rest. A row that fits is one
+    window. A longer one slides by width // 2: every token after the first is scored exactly once, with at
+    least width - width // 2 tokens before it (the sliding window of `transformers`' perplexity guide)."""
+    if width < 2:
+        raise ValueError(f"a scoring window needs room for a token and its context, got width {width}")
+    if len(row) <= width:
+        return [(list(row), 1)]
+    stride = width // 2
+    out = [(list(row[:width]), 1)]
+    end = width
+    while end < len(row):
+        new_end = min(end + stride, len(row))
+        start = new_end - width
+        out.append((list(row[start:new_end]), end - start))
+        end = new_end
+    return out
+
+
+def joined(parts: Sequence[SequenceScore]) -> SequenceScore:
+    """One text's score from the scores of its windows, in order."""
+    values = [v for p in parts for v in p.token_logprobs]
+    return SequenceScore(float(sum(values)), len(values), [t for p in parts for t in p.token_ids], values)
 
 
 @torch.inference_mode()

@@ -167,3 +167,40 @@ def test_eos_without_an_end_token_is_a_clear_error(gpt, monkeypatch):
         gpt.score("a", eos=True)
     assert "eos=false" in err.value.hint
     assert gpt.score("a")["num_tokens"] == 1  # the default does not need one
+
+
+@pytest.mark.parametrize("width", [2, 3, 8, 9])
+@pytest.mark.parametrize("length", [0, 1, 2, 7, 8, 9, 25, 64])
+def test_windows_score_every_token_once_with_context(width, length):
+    from framework.inference.scoring import windows
+
+    row = list(range(100, 100 + length))
+    scored = []
+    for k, (window, context) in enumerate(windows(row, width)):
+        assert 1 <= context and len(window) <= width
+        start = window[0] - 100 if window else 0
+        assert window == row[start:start + len(window)]  # a contiguous piece of the row
+        if k:
+            assert context >= width - width // 2
+        scored += window[context:]
+    assert scored == row[1:]
+    with pytest.raises(ValueError, match="width 1"):
+        windows(row, 1)
+
+
+def test_a_text_longer_than_max_length_is_scored_in_sliding_windows(gpt):
+    from framework.inference.scoring import windows
+
+    width = gpt.max_length
+    text = "".join(chr(97 + (i * 7) % 26) for i in range(int(width * 2.3)))
+    tok = gpt.tokenizer
+    ids = [tok.bos_id] + tok.encode(text, add_special_tokens=False)
+    s = gpt.score(text, tokens=True)
+    assert s["num_tokens"] == len(ids) - 1  # nothing cut off
+    manual = []
+    with torch.no_grad():
+        for window, context in windows(ids, width):
+            logp = gpt.model(torch.tensor([window])).logits[0].log_softmax(-1)
+            manual += [float(logp[j - 1, window[j]]) for j in range(context, len(window))]
+    assert len(windows(ids, width)) >= 3
+    assert s["token_logprobs"] == pytest.approx(manual, abs=1e-4)
