@@ -207,7 +207,9 @@ class InferenceMixin:
             key, limit = found
             raise NlpfError(f"the prompt ({prompt_length} tokens) plus max_new_tokens={max_new_tokens} is longer than "
                             f"the model's position table (model.{key}={limit})",
-                            hint=f"set max_new_tokens to at most {max(limit - prompt_length, 0)} or shorten the prompt")
+                            hint=f"set max_new_tokens to at most {limit - prompt_length} or shorten the prompt"
+                            if prompt_length < limit else
+                            f"shorten the prompt to fewer than {limit} tokens, leaving room for the new ones")
 
     def generate(self, prompts: str | Sequence[str], batch_size: int = 8, details: bool = False,
                  on_text: Optional[Callable[[str], None]] = None, **options) -> Any:

@@ -171,6 +171,8 @@ CASES = [
          ("max_new_tokens", "int"), "max_new_tokens"),
     Case("generate past the position table", ["generate", "ckpt={ckpt}", "prompt=hi", "max_new_tokens=1000"],
          ("max_new_tokens=1000", "n_positions=64"), "at most"),
+    Case("generate from a prompt longer than the position table", ["generate", "ckpt={ckpt}", "prompt=" + "x" * 80],
+         ("prompt (", "n_positions=64"), "shorten the prompt to fewer than 64 tokens"),
     Case("generate with a negative temperature", ["generate", "ckpt={ckpt}", "prompt=hi", "temperature=-1"],
          ("temperature",), "temperature"),
     Case("evaluate with a zero batch size", ["evaluate", "ckpt={ckpt}", "batch_size=0"], ("batch_size", "'0'"),
