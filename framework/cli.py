@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("framework.inference.commands:generate", "generate text: nlpf generate ckpt=PATH prompt=TEXT"),
     "translate": ("framework.inference.commands:translate", "translate with a seq2seq checkpoint"),
     "score": ("framework.inference.commands:score", "log-likelihoods, perplexity, n-best rescoring"),
+    "embed": ("framework.inference.commands:embed", "sentence embeddings: nlpf embed ckpt=PATH input=FILE|-"),
     "list": ("framework.listing:list_command", "list registered components: nlpf list [KIND] [--format text|markdown|json] [--from DIST]"),
     "plugins": ("framework.listing:plugins_command", "list installed plugins, versions and load errors"),
     "config": ("framework.listing:config_command", "print the composed, validated config: nlpf config key=value ..."),

@@ -270,9 +270,13 @@ def check_pairing(cfg: DictConfig) -> None:
             raise ConfigError(
                 f"{group} '{entry.name}' does not work with architecture '{arch.name}' ({arch.kind}); "
                 f"it accepts {', '.join(entry.accepts)} models.",
-                hint=f"pick a {group} that accepts {arch.kind} models, or a "
-                f"{'/'.join(entry.accepts)} model",
+                hint=f"pick {_a(group)} that accepts {arch.kind} models, or {_a('/'.join(entry.accepts))} model",
             )
+
+
+def _a(noun: str) -> str:
+    """'a noun' or 'an noun', by its first letter."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
 
 
 def position_limit(model_node: Any) -> tuple[str, int] | None:

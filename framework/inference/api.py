@@ -20,6 +20,15 @@ _TASK_NAMES = {
     "token_classification": "token_classification", "qa": "qa",
 }
 
+_TASK_WORDS = {
+    "lm": "a language model (decoder)", "seq2seq": "an encoder-decoder", "mlm": "a masked language model",
+    "encoder": "a bare encoder (no task head)", "classification": "a sequence classifier",
+    "token_classification": "a token classifier", "qa": "a question-answering model",
+}
+
+BARE_ENCODER_HINT = ("a bare encoder gives sentence embeddings (`embed`, CLI `nlpf embed`); for a task, fine-tune it "
+                     "first: nlpf train ... init_from=PATH")
+
 
 def _node_name(config, key: str) -> Optional[str]:
     node = config.get(key) if hasattr(config, "get") else getattr(config, key, None)
@@ -47,15 +56,15 @@ class InferenceMixin:
 
     @property
     def task(self) -> str:
-        """lm | seq2seq | classification | token_classification | qa | mlm."""
+        """lm | seq2seq | classification | token_classification | qa | mlm | encoder (a bare encoder, no head)."""
         for key in ("head", "objective"):
             name = _node_name(self.config, key)
             if name in _TASK_NAMES:
                 task = _TASK_NAMES[name]
-                if task == "lm" and self.kind == "encoder-decoder":
-                    return "seq2seq"
+                if task == "lm" and self.kind != "decoder":  # an LM head on an encoder predicts masked tokens
+                    return "seq2seq" if self.kind == "encoder-decoder" else "mlm"
                 return task
-        return "seq2seq" if self.kind == "encoder-decoder" else "lm"
+        return {"encoder-decoder": "seq2seq", "decoder": "lm"}.get(self.kind, "encoder")
 
     @property
     def labels(self) -> Optional[list[str]]:
@@ -126,8 +135,11 @@ class InferenceMixin:
 
     def _require(self, allowed: Sequence[str], what: str, hint: str) -> None:
         if self.task not in allowed:
-            raise NlpfError(f"{what} needs a {' or '.join(allowed)} checkpoint; this one is a {self.task} model",
-                            hint=hint)
+            if self.task == "encoder":
+                hint = BARE_ENCODER_HINT
+            wanted = ", ".join(_TASK_WORDS[t] for t in allowed[:-1]) + (" or " if len(allowed) > 1 else "")
+            raise NlpfError(f"{what} needs {wanted}{_TASK_WORDS[allowed[-1]]}; this checkpoint is "
+                            f"{_TASK_WORDS.get(self.task, self.task)}", hint=hint)
 
     # ------------------------------------------------------------ predict
 
@@ -180,7 +192,9 @@ class InferenceMixin:
         """Generate from token ids (decoder prompts left padded). Options as in `generate`;
         `eos_token_id` overrides the checkpoint's end-of-sequence id(s); `with_scores` sums the
         log-probabilities of greedy/sampled tokens into `Generation.score`."""
-        self._require(("lm", "seq2seq"), "generation", "use `predict` for classification, tagging and QA checkpoints")
+        self._require(("lm", "seq2seq"), "generation",
+                      "a masked LM does not generate; `score` gives its pseudo-log-likelihoods" if self.task == "mlm"
+                      else "use `predict` for classification, tagging and QA checkpoints")
         o = resolve_options(**options)
         if eos_token_id is None:
             eos = self._eos_ids()
@@ -292,7 +306,8 @@ class InferenceMixin:
         """
         from framework.inference.scoring import score_seq2seq
 
-        self._require(("lm", "seq2seq"), "scoring", "scoring needs a language model (decoder or encoder-decoder)")
+        self._require(("lm", "seq2seq", "mlm"), "scoring",
+                      "scoring needs a language model (decoder, encoder-decoder or masked LM)")
         single = isinstance(texts, str)
         text_list = [texts] if single else list(texts)
         tok = self._text_tokenizer()
@@ -310,6 +325,19 @@ class InferenceMixin:
             scorer = lambda idx: score_seq2seq(self.model, [src_rows[i] for i in idx], [tgt_rows[i] for i in idx],
                                                 self._pad_id(), self._decoder_start_id(), self.device)
             lengths = [len(r) for r in tgt_rows]
+        elif self.task == "mlm":
+            if eos:
+                raise NlpfError("eos=true does not apply to a masked LM: it scores each token given all the others",
+                                hint="leave eos out")
+            from framework.inference.scoring import score_masked
+
+            if tok.mask_id is None:
+                raise NlpfError("this checkpoint's tokenizer has no mask token, so a masked LM cannot score with it",
+                                hint="use a tokenizer with a mask token (BERT's [MASK])")
+            rows = [e.ids for e in tok.encode_batch(text_list, max_length=self.max_length)]
+            scorer = lambda idx: score_masked(self.model, [rows[i] for i in idx], tok.mask_id, tok.special_ids,
+                                              self._pad_id(), self.device, batch_size)
+            lengths = [len(r) for r in rows]
         else:
             # the first token is context only; a BOS (or EOS, as in GPT-2) in front lets every real token count
             start = tok.bos_id if tok.bos_id is not None else tok.eos_id
@@ -373,14 +401,64 @@ class InferenceMixin:
         sources = [item.get("source", "") for item in items for _ in item["hypotheses"]]
         if not texts:
             return [rerank(item, [], lm_weight, length_bonus) for item in items]
+        if eos is None:  # the end token counts, where the model has one to score
+            eos = self.task != "mlm"
         scored = self.score(texts, sources=sources if self.kind == "encoder-decoder" else None, batch_size=batch_size,
-                            eos=eos is None or eos)
+                            eos=eos)
         out, k = [], 0
         for item in items:
             n = len(item["hypotheses"])
             out.append(rerank(item, [s["log_likelihood"] for s in scored[k:k + n]], lm_weight, length_bonus))
             k += n
         return out
+
+
+    # ------------------------------------------------------------ embed
+
+    def embed(self, texts: str | Sequence[str], batch_size: int = 32, pooling: str = "mean",
+              normalize: bool = True) -> torch.Tensor:
+        """Sentence embeddings [N, hidden] (float32, on the CPU) from an encoder's last hidden states, or from
+        an encoder-decoder's encoder: `pooling="mean"` over the real tokens (sentence-transformers' default,
+        all-MiniLM-L6-v2's pooling) or "cls" (the first token); `normalize` scales each to unit length, so a
+        dot product is the cosine similarity. One string gives a [hidden] vector."""
+        from framework.inference.predict import by_length
+
+        if pooling not in ("mean", "cls"):
+            from framework.errors import did_you_mean
+
+            raise NlpfError(f"unknown pooling '{pooling}'." + did_you_mean(pooling, ["mean", "cls"]),
+                            hint="pooling=mean|cls")
+        if self.kind == "decoder":
+            raise NlpfError("sentence embeddings need an encoder (or an encoder-decoder's encoder); this checkpoint "
+                            "is a decoder", hint="use `score` or `generate` with a decoder")
+        single = isinstance(texts, str)
+        text_list = [texts] if single else list(texts)
+        tok = self._text_tokenizer()
+        rows = [e.ids for e in tok.encode_batch(text_list, max_length=self.max_length)]
+        self.model.eval()
+        out = torch.empty(len(rows), 0)
+        from framework.inference.scoring import pad_right
+
+        with torch.inference_mode():
+            for batch in by_length([len(r) for r in rows], batch_size):
+                ids, mask = pad_right([rows[i] for i in batch], self._pad_id(), self.device)
+                if self.kind == "encoder-decoder":
+                    hidden = self.model.encode(ids, attention_mask=mask).last_hidden_state
+                else:
+                    backbone = getattr(self.model, "backbone", self.model)
+                    hidden = backbone(ids, attention_mask=mask).last_hidden_state
+                hidden = hidden.float()
+                if pooling == "cls":
+                    pooled = hidden[:, 0]
+                else:
+                    weights = mask.unsqueeze(-1).to(hidden.dtype)
+                    pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+                if normalize:
+                    pooled = torch.nn.functional.normalize(pooled, dim=-1)
+                if out.shape[1] == 0:
+                    out = torch.empty(len(rows), pooled.shape[1])
+                out[batch] = pooled.cpu()
+        return out[0] if single else out
 
 
 class TextStream:

@@ -1,4 +1,4 @@
-"""`nlpf predict | generate | translate | score`: key=value arguments, JSONL or text out.
+"""`nlpf predict | generate | translate | score | embed`: key=value arguments, JSONL or text out.
 
 Output files are written to a temporary file next to the target and renamed when complete, so an
 error never leaves half an output behind.
@@ -15,7 +15,7 @@ from typing import Iterator, Optional, TextIO
 
 from framework.config import parse_into
 from framework.errors import NlpfError
-from framework.inference.options import GenerateArgs, GenerationOptions, PredictArgs, ScoreArgs
+from framework.inference.options import EmbedArgs, GenerateArgs, GenerationOptions, PredictArgs, ScoreArgs
 
 
 @contextmanager
@@ -211,4 +211,33 @@ def score(args: list[str], ctx) -> int:
                                 batch_size=a.batch_size, tokens=a.tokens, eos=a.eos)
             for rec, s in zip(block, scores):
                 out.write(_jsonl({**rec, **s}))
+    return 0
+
+
+# ---------------------------------------------------------------- embed
+
+
+def embed(args: list[str], ctx) -> int:
+    """nlpf embed ckpt=PATH input=FILE|- [output=FILE] [pooling=mean normalize=true batch_size=32]"""
+    from framework.inference.predict import chunks, detect_format, open_input, read_records
+
+    a: EmbedArgs = _parse(EmbedArgs, args)
+    fmt = detect_format(a.input, a.format)
+    stream = open_input(a.input)
+    pipe = _load(a)
+    count = 0
+    with stream, output_stream(a.output) as out:
+        for block in chunks(read_records(stream, fmt, a.text_field, where=a.input or "input"), a.chunk_size):
+            texts = []
+            for rec in block:
+                if a.text_field not in rec:
+                    raise NlpfError(f"{a.input}: an example has no '{a.text_field}' field (fields: {', '.join(rec)})",
+                                    hint="lines are plain text or JSON with the text under text_field=")
+                texts.append(str(rec[a.text_field]))
+            vectors = pipe.embed(texts, batch_size=a.batch_size, pooling=a.pooling, normalize=a.normalize)
+            for rec, vector in zip(block, vectors.tolist()):
+                out.write(_jsonl({**rec, "embedding": vector}))
+                count += 1
+    if a.output:
+        print(f"wrote {count} embeddings to {a.output}", file=sys.stderr)
     return 0

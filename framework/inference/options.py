@@ -79,6 +79,26 @@ class PredictArgs:
 
 
 @dataclass
+class EmbedArgs:
+    """`nlpf embed`."""
+
+    ckpt: Optional[str] = None
+    input: Optional[str] = None  # FILE (.jsonl, .csv, .tsv, plain text) or - for stdin
+    output: Optional[str] = None  # JSONL; default stdout
+    format: str = "auto"  # auto | jsonl | csv | tsv | text
+    text_field: str = "text"
+    pooling: str = "mean"  # mean | cls
+    normalize: bool = True  # unit length: a dot product is the cosine similarity
+    batch_size: int = 32
+    chunk_size: int = 1024  # lines read ahead at a time
+    device: str = "cpu"
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        checks.positive(self, "batch_size", "chunk_size")
+
+
+@dataclass
 class ScoreArgs:
     """`nlpf score`."""
 

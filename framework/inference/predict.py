@@ -97,6 +97,12 @@ def _field(record: dict, key: str, number: int, hint_keys: Sequence[str]) -> Any
 # ---------------------------------------------------------------- batching
 
 
+_WHAT_INSTEAD = {
+    "mlm": "use `nlpf score` for a masked LM (pseudo-log-likelihoods)",
+    "encoder": "a bare encoder gives sentence embeddings: `nlpf embed`; fine-tune it for a task with init_from=PATH",
+}
+
+
 def by_length(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:
     """Index batches of examples of similar length (longest first)."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
@@ -142,7 +148,8 @@ class Predictor:
                  pair_field: str = "text_pair", question_field: str = "question", context_field: str = "context"):
         if task not in TASKS:
             raise NlpfError(f"this checkpoint's task is '{task}', which `predict` does not handle",
-                            hint="use `nlpf generate` for language models and `nlpf translate` for seq2seq models")
+                            hint=_WHAT_INSTEAD.get(task, "use `nlpf generate` for language models and "
+                                                              "`nlpf translate` for seq2seq models"))
         self.p = pipeline
         self.task = task
         self.batch_size = batch_size

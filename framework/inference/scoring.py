@@ -1,4 +1,5 @@
-"""Log-likelihoods, per-token log-probabilities and perplexity from LM checkpoints, and n-best rescoring.
+"""Log-likelihoods, per-token log-probabilities and perplexity from LM checkpoints (pseudo-log-likelihoods
+from masked LMs), and n-best rescoring.
 
 N-best JSONL (one utterance a line; `source` only for encoder-decoder LMs, which score the
 hypothesis as a target given it):
@@ -11,6 +12,7 @@ Rescoring adds to each hypothesis `lm_score` (its log-likelihood), `words` and
 """
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Optional, Sequence
@@ -74,6 +76,38 @@ def score_decoder(model, token_rows: Sequence[Sequence[int]], contexts: Sequence
         values = logp[i, context - 1:len(row) - 1].tolist() if len(row) > context else []
         results.append(SequenceScore(float(sum(values)), len(values), list(row[context:]), values))
     return results
+
+
+@torch.inference_mode()
+def score_masked(model, token_rows: Sequence[Sequence[int]], mask_id: int, skip: set[int], pad_id: int,
+                 device="cpu", batch_size: int = 16) -> list[SequenceScore]:
+    """Pseudo-log-likelihood of each row under a masked LM (Salazar et al., 2020, "Masked Language Model
+    Scoring"): each token not in `skip` (the special tokens) is replaced by `mask_id` in its own copy of the row
+    and scored given all the others; the score is the sum. A row of n scorable tokens costs n rows of forward
+    passes, `batch_size` at a time; the head runs at the masked position only."""
+    from framework.model import TaskModel
+
+    backbone, head = (model.backbone, model.head) if isinstance(model, TaskModel) else (None, None)
+    pieces = [(i, j) for i, row in enumerate(token_rows) for j, t in enumerate(row) if t not in skip]
+    values: list[list[float]] = [[] for _ in token_rows]
+    for k in range(0, len(pieces), batch_size):
+        chunk = pieces[k:k + batch_size]
+        rows = [list(token_rows[i]) for i, _ in chunk]
+        for r, (_, j) in zip(rows, chunk):
+            r[j] = mask_id
+        ids, mask = pad_right(rows, pad_id, device)
+        at = torch.zeros_like(ids, dtype=torch.bool)
+        at[torch.arange(len(chunk)), torch.tensor([j for _, j in chunk])] = True
+        if head is not None and "output_mask" in inspect.signature(backbone.forward).parameters:
+            logits = head(backbone(ids, attention_mask=mask, output_mask=at).last_hidden_state)  # [n, V]
+        else:
+            logits = model(input_ids=ids, attention_mask=mask).logits[at]
+        targets = torch.tensor([token_rows[i][j] for i, j in chunk], device=logits.device)
+        picked = logits.float().log_softmax(-1).gather(-1, targets[:, None]).squeeze(-1)
+        for (i, _), v in zip(chunk, picked.tolist()):
+            values[i].append(v)
+    return [SequenceScore(float(sum(v)), len(v), [t for t in row if t not in skip], v)
+            for row, v in zip(token_rows, values)]
 
 
 def windows(row: Sequence[int], width: int) -> list[tuple[list[int], int]]:

@@ -41,3 +41,6 @@ def test_minilm_sentence_embeddings_match_transformers(tmp_path):
     similar = float(emb[0] @ emb[1])
     assert similar == pytest.approx(0.75, abs=0.03)
     assert float(emb[0] @ emb[2]) < similar
+
+    # the same vectors through the inference API, with nlpf's own tokenizer
+    torch.testing.assert_close(p.embed(SENTENCES), torch.nn.functional.normalize(ref, dim=-1), atol=1e-4, rtol=0)

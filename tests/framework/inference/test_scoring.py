@@ -204,3 +204,70 @@ def test_a_text_longer_than_max_length_is_scored_in_sliding_windows(gpt):
             manual += [float(logp[j - 1, window[j]]) for j in range(context, len(window))]
     assert len(windows(ids, width)) >= 3
     assert s["token_logprobs"] == pytest.approx(manual, abs=1e-4)
+
+
+MLM = ["model=bert_tiny", "head=bert_mlm", "objective=masked_lm", "tokenizer=byte"]
+
+
+@pytest.fixture(scope="module")
+def mlm():
+    return make(MLM)
+
+
+def test_a_masked_lm_scores_pseudo_log_likelihoods(mlm):
+    assert mlm.kind == "encoder" and mlm.task == "mlm"
+    text = "hello world"
+    s = mlm.score(text, tokens=True)
+    tok = mlm.tokenizer
+    row = tok.encode(text)  # with [CLS] ... [SEP]
+    manual = []
+    with torch.no_grad():
+        for j, t in enumerate(row):
+            if t in tok.special_ids:
+                continue
+            masked = list(row)
+            masked[j] = tok.mask_id
+            logits = mlm.model(input_ids=torch.tensor([masked])).logits[0, j]  # the full-sequence path
+            manual.append(float(logits.log_softmax(-1)[t]))
+    assert s["num_tokens"] == len(text) == len(manual)
+    assert s["token_logprobs"] == pytest.approx(manual, abs=1e-4)
+    assert s["log_likelihood"] == pytest.approx(sum(manual), abs=1e-3)
+    batched = mlm.score([text, "a", "longer text here"], batch_size=3)
+    assert batched[0]["log_likelihood"] == pytest.approx(s["log_likelihood"], abs=1e-3)
+
+
+def test_a_masked_lm_rescores_but_does_not_generate(mlm):
+    out = mlm.rescore([{"id": 1, "hypotheses": [{"text": "a b", "score": 0.0}, {"text": "b a", "score": 0.0}]}])[0]
+    expected = {t: mlm.score(t)["log_likelihood"] for t in ("a b", "b a")}
+    assert {h["text"]: h["lm_score"] for h in out["hypotheses"]} == pytest.approx(expected, abs=1e-4)
+    with pytest.raises(NlpfError, match="eos=true"):
+        mlm.score("a", eos=True)
+    with pytest.raises(NlpfError, match="this checkpoint is a masked language model") as err:
+        mlm.generate("a", max_new_tokens=2)
+    assert "score" in err.value.hint
+
+
+def test_masked_lm_scores_match_transformers(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    import framework
+    from framework.hf import import_hf
+    from framework.inference.scoring import score_masked
+
+    pad, cls, sep, mask = 0, 2, 3, 4
+    torch.manual_seed(0)
+    hf = transformers.BertForMaskedLM(transformers.BertConfig(
+        vocab_size=97, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        pad_token_id=pad)).eval()
+    hf.save_pretrained(tmp_path / "hf")
+    import_hf(tmp_path / "hf", tmp_path / "nlpf")
+    ours = framework.load(tmp_path / "nlpf")
+    rows = [[cls, 11, 50, 7, 23, sep], [cls, 60, sep]]
+    scores = score_masked(ours.model, rows, mask, {pad, cls, sep, mask}, pad, batch_size=3)
+    for row, s in zip(rows, scores):
+        expected = []
+        with torch.no_grad():
+            for j in range(1, len(row) - 1):
+                masked = torch.tensor([row[:j] + [mask] + row[j + 1:]])
+                expected.append(float(hf(masked).logits[0, j].log_softmax(-1)[row[j]]))
+        assert s.token_logprobs == pytest.approx(expected, abs=1e-4)
+        assert s.token_ids == row[1:-1]
