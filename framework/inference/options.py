@@ -69,7 +69,7 @@ class PredictArgs:
     batch_size: int = 32
     chunk_size: int = 1024  # lines read ahead and sorted by length at a time
     max_length: Optional[int] = None
-    top_k: int = 1  # classification: how many labels with probabilities
+    top_k: Optional[int] = None  # labels with probabilities (classification, default 1); candidates per mask (5)
     max_answer_length: int = 30  # QA
     device: str = "cpu"
     dtype: str = "float32"

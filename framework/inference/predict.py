@@ -8,6 +8,7 @@ memory, only one chunk of it.
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import json
 import math
@@ -21,7 +22,7 @@ import torch
 from framework.errors import NlpfError
 from framework.inference.scoring import pad_right
 
-TASKS = ("classification", "token_classification", "qa")
+TASKS = ("classification", "token_classification", "qa", "mlm")
 FORMATS = ("auto", "jsonl", "csv", "tsv", "text")
 
 
@@ -98,7 +99,6 @@ def _field(record: dict, key: str, number: int, hint_keys: Sequence[str]) -> Any
 
 
 _WHAT_INSTEAD = {
-    "mlm": "use `nlpf score` for a masked LM (pseudo-log-likelihoods)",
     "encoder": "a bare encoder gives sentence embeddings: `nlpf embed`; fine-tune it for a task with init_from=PATH",
 }
 
@@ -144,7 +144,7 @@ class Predictor:
     """Runs one task over records, a batch at a time. Built by `Pipeline.predict*`."""
 
     def __init__(self, pipeline, task: str, batch_size: int = 32, max_length: Optional[int] = None,
-                 top_k: int = 1, max_answer_length: int = 30, text_field: str = "text",
+                 top_k: Optional[int] = None, max_answer_length: int = 30, text_field: str = "text",
                  pair_field: str = "text_pair", question_field: str = "question", context_field: str = "context"):
         if task not in TASKS:
             raise NlpfError(f"this checkpoint's task is '{task}', which `predict` does not handle",
@@ -154,11 +154,17 @@ class Predictor:
         self.task = task
         self.batch_size = batch_size
         self.max_length = max_length or pipeline.max_length
-        self.top_k = top_k
+        self.top_k = top_k or (5 if task == "mlm" else 1)  # labels, or fill-mask candidates (5 as in transformers)
         self.max_answer_length = max_answer_length
         self.fields = dict(text=text_field, pair=pair_field, question=question_field, context=context_field)
         tok = pipeline.tokenizer
         self.pad_id = tok.pad_id if tok.pad_id is not None else 0
+        self.mask_id = tok.mask_id
+        if task == "mlm":
+            if tok.mask_id is None:
+                raise NlpfError("this masked LM's tokenizer has no mask token, so there is nothing to fill in",
+                                hint="use `nlpf score` for its pseudo-log-likelihoods")
+            self.mask_token = tok.decode([tok.mask_id], skip_special_tokens=False)
         self.labels = pipeline.labels
 
     def _label(self, index: int) -> str:
@@ -183,10 +189,23 @@ class Predictor:
             kwargs = {}
             if any(any(r.get("type_ids") or ()) for r in rows):  # pairs; all-zero segments are the default
                 kwargs["token_type_ids"], _ = pad_right([r["type_ids"] for r in rows], 0, self.p.device)
-            logits = self.p.model(input_ids=ids, attention_mask=mask, **kwargs).logits.float().cpu()
+            if self.task == "mlm":  # the head at the masks only: [n masks, V] per row, not [L, V]
+                logits = self._mask_logits(ids, mask, [r["ids"] for r in rows])
+            else:
+                logits = self.p.model(input_ids=ids, attention_mask=mask, **kwargs).logits.float().cpu()
             for j, k in enumerate(batch):
                 logits_of[windows[k][0]].append((windows[k][1], logits[j]))
         return [self._decode(records[i], encoded[i], logits_of[i]) for i in range(len(records))]
+
+    def _mask_logits(self, ids: torch.Tensor, mask: torch.Tensor, rows: list[list[int]]) -> list[torch.Tensor]:
+        at = ids == self.mask_id
+        model = self.p.model
+        backbone, head = getattr(model, "backbone", None), getattr(model, "head", None)
+        if head is not None and "output_mask" in inspect.signature(backbone.forward).parameters:
+            flat = head(backbone(ids, attention_mask=mask, output_mask=at).last_hidden_state)  # row-major order
+        else:
+            flat = model(input_ids=ids, attention_mask=mask).logits[at]
+        return list(flat.float().cpu().split([r.count(self.mask_id) for r in rows]))
 
     def _encode(self, record: dict, number: int) -> dict:
         tok, f = self.p.tokenizer, self.fields
@@ -209,6 +228,13 @@ class Predictor:
             enc = tok.encode_batch([[w for w, _, _ in words] or [""]], max_length=self.max_length)[0]
             return {"ids": enc.ids, "word_ids": enc.word_ids, "words": words, "text": text}
         text = str(_field(record, f["text"], number, ["text_field"]))
+        if self.task == "mlm":
+            ids = tok.encode_batch([text], max_length=self.max_length)[0].ids
+            if self.mask_id not in ids:
+                raise NlpfError(f"input line {number}: no {self.mask_token} in the text, so there is nothing to fill in",
+                                hint=f"write {self.mask_token} where a word should be predicted: "
+                                     f"'Paris is the {self.mask_token} of France.'")
+            return {"ids": ids}
         pair = record.get(f["pair"])
         enc = tok.encode_batch([text], pair=[str(pair)] if pair is not None else None, max_length=self.max_length)[0]
         return {"ids": enc.ids, "type_ids": enc.type_ids}
@@ -241,6 +267,8 @@ class Predictor:
         if self.task == "qa":
             return self._answer(out, enc["context"], window_logits)
         (_, logits), = window_logits
+        if self.task == "mlm":
+            return self._fills(out, enc["ids"], logits)
         length = len(enc["ids"])
         if self.task == "classification":
             probs = logits.softmax(-1)
@@ -268,6 +296,16 @@ class Predictor:
             out["entities"] = entity_spans(words, tags, scores, enc["text"])
             return out
         raise AssertionError(self.task)
+
+    def _fills(self, out: dict, ids: list[int], logits: torch.Tensor) -> dict:
+        """Fill-mask: the top_k tokens for each mask, and the text with every mask filled by its best token."""
+        tok = self.p.tokenizer
+        top = torch.topk(logits.softmax(-1), min(self.top_k, logits.shape[-1]))
+        out["masks"] = [[{"token": tok.decode([int(i)], skip_special_tokens=False), "token_id": int(i), "score": float(v)}
+                         for v, i in zip(values, indices)] for values, indices in zip(top.values, top.indices)]
+        best = iter(top.indices[:, 0].tolist())
+        out["text"] = tok.decode([next(best) if t == self.mask_id else t for t in ids])
+        return out
 
     def _answer(self, out: dict, context: str, window_logits: list) -> dict:
         """The best span over all windows: start/end log-softmax over each window's context tokens,
