@@ -55,47 +55,45 @@ class GenerateArgs(GenerationOptions):
 
 
 @dataclass
-class PredictArgs:
-    """`nlpf predict`."""
+class RecordsArgs:
+    """What `nlpf predict` and `nlpf embed` share: a checkpoint, records in, one JSON line out per record."""
 
     ckpt: Optional[str] = None
     input: Optional[str] = None  # FILE (.jsonl, .csv, .tsv, plain text) or - for stdin
     output: Optional[str] = None  # JSONL; default stdout
     format: str = "auto"  # auto | jsonl | csv | tsv | text
     text_field: str = "text"
-    pair_field: str = "text_pair"
-    question_field: str = "question"
-    context_field: str = "context"
     batch_size: int = 32
     chunk_size: int = 1024  # lines read ahead and sorted by length at a time
-    max_length: Optional[int] = None
-    top_k: Optional[int] = None  # labels with probabilities (classification, default 1); candidates per mask (5)
-    max_answer_length: int = 30  # QA
-    device: str = "cpu"
-    dtype: str = "float32"
-
-    def __post_init__(self):
-        checks.positive(self, "batch_size", "chunk_size", "max_length", "top_k", "max_answer_length")
-
-
-@dataclass
-class EmbedArgs:
-    """`nlpf embed`."""
-
-    ckpt: Optional[str] = None
-    input: Optional[str] = None  # FILE (.jsonl, .csv, .tsv, plain text) or - for stdin
-    output: Optional[str] = None  # JSONL; default stdout
-    format: str = "auto"  # auto | jsonl | csv | tsv | text
-    text_field: str = "text"
-    pooling: str = "mean"  # mean | cls
-    normalize: bool = True  # unit length: a dot product is the cosine similarity
-    batch_size: int = 32
-    chunk_size: int = 1024  # lines read ahead at a time
     device: str = "cpu"
     dtype: str = "float32"
 
     def __post_init__(self):
         checks.positive(self, "batch_size", "chunk_size")
+
+
+@dataclass
+class PredictArgs(RecordsArgs):
+    """`nlpf predict`."""
+
+    pair_field: str = "text_pair"
+    question_field: str = "question"
+    context_field: str = "context"
+    max_length: Optional[int] = None
+    top_k: Optional[int] = None  # labels with probabilities (classification, default 1); candidates per mask (5)
+    max_answer_length: int = 30  # QA
+
+    def __post_init__(self):
+        super().__post_init__()
+        checks.positive(self, "max_length", "top_k", "max_answer_length")
+
+
+@dataclass
+class EmbedArgs(RecordsArgs):
+    """`nlpf embed`."""
+
+    pooling: str = "mean"  # mean | cls
+    normalize: bool = True  # unit length: a dot product is the cosine similarity
 
 
 @dataclass
