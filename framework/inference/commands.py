@@ -61,7 +61,9 @@ def _load(args):
 
     if not args.ckpt:
         raise NlpfError("no checkpoint given", hint="pass ckpt=PATH (a directory from `nlpf train` or `nlpf import hf`)")
-    if not Path(args.ckpt).is_dir():
+    from framework.training.pretrained import PACKAGED_PREFIX
+
+    if not args.ckpt.startswith(PACKAGED_PREFIX) and not Path(args.ckpt).is_dir():
         raise NlpfError(f"checkpoint directory '{args.ckpt}' does not exist",
                         hint="pass ckpt=PATH: a checkpoint or run directory from `nlpf train`, or one from `nlpf import hf`")
     pipe = framework.load(args.ckpt)

@@ -31,11 +31,11 @@ def build_objective(cfg, tokenizer):
 
 def checkpoint_dir(path: str | Path, key: str = "init_from") -> Path:
     """A checkpoint directory from a checkpoint, a run directory (its best, else last) or a packaged name."""
-    text = str(path)
-    if text.startswith("hf-packaged:"):
-        from framework.training.pretrained import packaged_checkpoint
+    from framework.training.pretrained import PACKAGED_PREFIX, packaged_checkpoint
 
-        return Path(packaged_checkpoint(text.partition(":")[2]))
+    text = str(path)
+    if text.startswith(PACKAGED_PREFIX):
+        return Path(packaged_checkpoint(text[len(PACKAGED_PREFIX):]))
     from framework.checkpoint import WEIGHTS, resolve
 
     p = Path(path)

