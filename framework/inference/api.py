@@ -412,7 +412,6 @@ class InferenceMixin:
             k += n
         return out
 
-
     # ------------------------------------------------------------ embed
 
     def embed(self, texts: str | Sequence[str], batch_size: int = 32, pooling: str = "mean",
@@ -422,6 +421,7 @@ class InferenceMixin:
         all-MiniLM-L6-v2's pooling) or "cls" (the first token); `normalize` scales each to unit length, so a
         dot product is the cosine similarity. One string gives a [hidden] vector."""
         from framework.inference.predict import by_length
+        from framework.inference.scoring import pad_right
 
         if pooling not in ("mean", "cls"):
             from framework.errors import did_you_mean
@@ -436,9 +436,7 @@ class InferenceMixin:
         tok = self._text_tokenizer()
         rows = [e.ids for e in tok.encode_batch(text_list, max_length=self.max_length)]
         self.model.eval()
-        out = torch.empty(len(rows), 0)
-        from framework.inference.scoring import pad_right
-
+        vectors: list[torch.Tensor] = [torch.empty(0)] * len(rows)
         with torch.inference_mode():
             for batch in by_length([len(r) for r in rows], batch_size):
                 ids, mask = pad_right([rows[i] for i in batch], self._pad_id(), self.device)
@@ -455,10 +453,11 @@ class InferenceMixin:
                     pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
                 if normalize:
                     pooled = torch.nn.functional.normalize(pooled, dim=-1)
-                if out.shape[1] == 0:
-                    out = torch.empty(len(rows), pooled.shape[1])
-                out[batch] = pooled.cpu()
-        return out[0] if single else out
+                for i, vector in zip(batch, pooled.cpu()):
+                    vectors[i] = vector
+        if single:
+            return vectors[0]
+        return torch.stack(vectors) if vectors else torch.empty(0, 0)
 
 
 class TextStream:
