@@ -397,8 +397,14 @@ class InferenceMixin:
         items = list(nbest)
         for number, item in enumerate(items, 1):  # the same checks as the file reader
             list(read_nbest([json.dumps(item)], where=f"n-best item {number}"))
+        if self.kind == "encoder-decoder":
+            for number, item in enumerate(items, 1):
+                if item["hypotheses"] and "source" not in item:
+                    raise NlpfError(f"n-best item {number} (id {item.get('id')!r}) has no 'source'",
+                                    hint='an encoder-decoder scores each hypothesis given its source: add '
+                                         '"source": "..." to every line')
         texts = [h["text"] for item in items for h in item["hypotheses"]]
-        sources = [item.get("source", "") for item in items for _ in item["hypotheses"]]
+        sources = [str(item.get("source", "")) for item in items for _ in item["hypotheses"]]
         if not texts:
             return [rerank(item, [], lm_weight, length_bonus) for item in items]
         if eos is None:  # the end token counts, where the model has one to score

@@ -207,6 +207,10 @@ def score(args: list[str], ctx) -> int:
                 if key not in rec:
                     raise NlpfError(f"{a.input}: an example has no 'text' (or 'target') field (fields: {', '.join(rec)})",
                                     hint='lines are plain text, {"text": ...} or {"source": ..., "target": ...}')
+                if pipe.kind == "encoder-decoder" and "source" not in rec:
+                    raise NlpfError(f"{a.input}: an example has no 'source' (fields: {', '.join(rec)}), and an "
+                                    "encoder-decoder scores a target given its source",
+                                    hint='lines are {"source": ..., "target": ...}')
                 texts.append(str(rec[key]))
                 sources.append(str(rec.get("source", "")))
             scores = pipe.score(texts, sources=sources if pipe.kind == "encoder-decoder" else None,

@@ -126,3 +126,11 @@ def test_score_cli_eos_option(gpt_ckpt, tmp_path):
         assert main(["score", f"ckpt={gpt_ckpt}", f"input={texts}", f"output={out}", f"eos={eos}"]) == 0
         counts[eos] = json.loads(out.read_text())["num_tokens"]
     assert counts["true"] == counts["false"] + 1
+
+
+def test_score_cli_refuses_a_seq2seq_target_without_its_source(t5_ckpt, tmp_path, capsys):
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps({"source": "ein Haus", "target": "a house"}) + "\n" + json.dumps({"target": "x"}) + "\n")
+    out = tmp_path / "s.jsonl"
+    assert main(["score", f"ckpt={t5_ckpt}", f"input={pairs}", f"output={out}"]) == 2
+    assert "no 'source'" in capsys.readouterr().err and not out.exists()  # no half-written output

@@ -271,3 +271,10 @@ def test_masked_lm_scores_match_transformers(tmp_path):
                 expected.append(float(hf(masked).logits[0, j].log_softmax(-1)[row[j]]))
         assert s.token_logprobs == pytest.approx(expected, abs=1e-4)
         assert s.token_ids == row[1:-1]
+
+
+def test_seq2seq_rescoring_needs_a_source_on_every_line(t5):
+    nbest = [{"id": "s1", "source": "ein Haus", "hypotheses": [{"text": "a house"}]},
+             {"id": "s2", "hypotheses": [{"text": "a home"}]}]
+    with pytest.raises(NlpfError, match="n-best item 2 \\(id 's2'\\) has no 'source'"):
+        t5.rescore(nbest)
