@@ -1,12 +1,12 @@
 """Log-likelihoods, per-token log-probabilities and perplexity from LM checkpoints (pseudo-log-likelihoods
 from masked LMs), and n-best rescoring.
 
-N-best JSONL (one utterance a line; `source` only for encoder-decoder LMs, which score the
-hypothesis as a target given it):
+N-best JSONL (one utterance a line; `source` for encoder-decoder LMs, which score the hypothesis as a
+target given it, and ignored by decoders):
 
-    {"id": "utt1", "source": "optional", "hypotheses": [{"text": "...", "score": -12.3}, ...]}
+    {"id": "utt1", "source": "for encoder-decoders", "hypotheses": [{"text": "...", "score": -12.3}, ...]}
 
-Rescoring adds to each hypothesis `lm_score` (its log-likelihood), `words` and
+Rescoring adds to each hypothesis `lm_score` (its log-likelihood, end-of-sequence token included by default), `words` and
 `total = score + lm_weight * lm_score + length_bonus * words`, and sorts the hypotheses by `total`
 (stable, so ties keep the input order).
 """
