@@ -13,7 +13,7 @@ from framework.config import load
 from framework.errors import NlpfError
 from framework.model import build_model
 from framework.tokenizers.build import build_tokenizer
-from tests.framework.inference.conftest import GPT, Loaded, make
+from tests.framework.inference.conftest import GPT, T5, Loaded, make
 
 TEXTS = ["a short one", "a somewhat longer sentence than the others here", "mid length text"]
 
@@ -76,3 +76,12 @@ def test_embed_cli_writes_one_vector_per_line(tmp_path):
     expected = Loaded(model, tok, cfg).embed(TEXTS)
     torch.testing.assert_close(torch.tensor([r["embedding"] for r in rows]), expected, atol=1e-5, rtol=0)
     assert main(["embed", f"ckpt={tmp_path / 'enc'}", f"input={texts}", "pooling=max"]) == 2
+
+
+def test_an_encoder_decoder_embeds_with_its_encoder():
+    t5 = make(T5)
+    vectors = t5.embed(TEXTS, batch_size=2)
+    ids = torch.tensor([t5.tokenizer.encode(TEXTS[1])])
+    with torch.no_grad():
+        expected = t5.model.encode(ids).last_hidden_state[0].mean(0)
+    torch.testing.assert_close(vectors[1], torch.nn.functional.normalize(expected, dim=-1), atol=1e-5, rtol=0)
