@@ -85,6 +85,20 @@ def _node(cfg: Any, key: str) -> Optional[DictConfig]:
                                                      if isinstance(node, DictConfig) else node))
 
 
+def takes_output_mask(backbone) -> bool:
+    """Can the backbone run its last layer at chosen positions only (`forward(..., output_mask=[B, L] bool)`)?"""
+    return "output_mask" in inspect.signature(backbone.forward).parameters
+
+
+def logits_at(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
+    """An encoder's `model(...).logits[chosen]` ([N, V], row-major order), with the head run at the chosen
+    positions only, and the backbone's last layer too where it can (masked-LM scoring and fill-mask)."""
+    backbone, head = getattr(model, "backbone", None), getattr(model, "head", None)
+    if head is not None and takes_output_mask(backbone):
+        return head(backbone(input_ids, attention_mask=attention_mask, output_mask=chosen).last_hidden_state)
+    return model(input_ids=input_ids, attention_mask=attention_mask).logits[chosen]
+
+
 def build_model(cfg: Any, vocab_size: Optional[int] = None, num_labels: Optional[int] = None) -> TaskModel:
     """Build backbone (cfg.model) and head (cfg.head, optional) through the registries.
 

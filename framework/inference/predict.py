@@ -8,7 +8,6 @@ memory, only one chunk of it.
 from __future__ import annotations
 
 import csv
-import inspect
 import io
 import json
 import math
@@ -98,11 +97,6 @@ def _field(record: dict, key: str, number: int, hint_keys: Sequence[str]) -> Any
 # ---------------------------------------------------------------- batching
 
 
-_WHAT_INSTEAD = {
-    "encoder": "a bare encoder gives sentence embeddings: `nlpf embed`; fine-tune it for a task with init_from=PATH",
-}
-
-
 def by_length(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:
     """Index batches of examples of similar length (longest first)."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
@@ -138,6 +132,11 @@ def entity_spans(words: Sequence[tuple[str, int, int]], tags: Sequence[str], pro
         s["text"] = text[s["start"]:s["end"]]
         s["score"] = sum(scores) / len(scores)
     return spans
+
+
+_WHAT_INSTEAD = {  # the hint for a task `predict` does not handle
+    "encoder": "a bare encoder gives sentence embeddings: `nlpf embed`; fine-tune it for a task with init_from=PATH",
+}
 
 
 class Predictor:
@@ -198,13 +197,10 @@ class Predictor:
         return [self._decode(records[i], encoded[i], logits_of[i]) for i in range(len(records))]
 
     def _mask_logits(self, ids: torch.Tensor, mask: torch.Tensor, rows: list[list[int]]) -> list[torch.Tensor]:
-        at = ids == self.mask_id
-        model = self.p.model
-        backbone, head = getattr(model, "backbone", None), getattr(model, "head", None)
-        if head is not None and "output_mask" in inspect.signature(backbone.forward).parameters:
-            flat = head(backbone(ids, attention_mask=mask, output_mask=at).last_hidden_state)  # row-major order
-        else:
-            flat = model(input_ids=ids, attention_mask=mask).logits[at]
+        """The logits at each row's masks: [masks in the row, V] per row."""
+        from framework.model import logits_at
+
+        flat = logits_at(self.p.model, ids, mask, ids == self.mask_id)
         return list(flat.float().cpu().split([r.count(self.mask_id) for r in rows]))
 
     def _encode(self, record: dict, number: int) -> dict:

@@ -12,7 +12,6 @@ Rescoring adds to each hypothesis `lm_score` (its log-likelihood, end-of-sequenc
 """
 from __future__ import annotations
 
-import inspect
 import math
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Optional, Sequence
@@ -85,9 +84,8 @@ def score_masked(model, token_rows: Sequence[Sequence[int]], mask_id: int, skip:
     Scoring"): each token not in `skip` (the special tokens) is replaced by `mask_id` in its own copy of the row
     and scored given all the others; the score is the sum. A row of n scorable tokens costs n rows of forward
     passes, `batch_size` at a time; the head runs at the masked position only."""
-    from framework.model import TaskModel
+    from framework.model import logits_at
 
-    backbone, head = (model.backbone, model.head) if isinstance(model, TaskModel) else (None, None)
     pieces = [(i, j) for i, row in enumerate(token_rows) for j, t in enumerate(row) if t not in skip]
     values: list[list[float]] = [[] for _ in token_rows]
     for k in range(0, len(pieces), batch_size):
@@ -98,10 +96,7 @@ def score_masked(model, token_rows: Sequence[Sequence[int]], mask_id: int, skip:
         ids, mask = pad_right(rows, pad_id, device)
         at = torch.zeros_like(ids, dtype=torch.bool)
         at[torch.arange(len(chunk)), torch.tensor([j for _, j in chunk])] = True
-        if head is not None and "output_mask" in inspect.signature(backbone.forward).parameters:
-            logits = head(backbone(ids, attention_mask=mask, output_mask=at).last_hidden_state)  # [n, V]
-        else:
-            logits = model(input_ids=ids, attention_mask=mask).logits[at]
+        logits = logits_at(model, ids, mask, at)  # [n, V]: one masked position a row
         targets = torch.tensor([token_rows[i][j] for i, j in chunk], device=logits.device)
         picked = logits.float().log_softmax(-1).gather(-1, targets[:, None]).squeeze(-1)
         for (i, _), v in zip(chunk, picked.tolist()):

@@ -1,7 +1,6 @@
 """The Objective interface and the small tensor helpers the objectives share."""
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Optional
 
@@ -19,11 +18,6 @@ class LossOutput(ModelOutput):
     """A ModelOutput whose loss was computed together with it (no logits: see `fusable_lm_head`)."""
 
     loss: Optional[torch.Tensor] = None
-
-
-def takes_output_mask(backbone) -> bool:
-    """Can the backbone run its last layer at chosen positions only (`forward(..., output_mask=[B, L] bool)`)?"""
-    return "output_mask" in inspect.signature(backbone.forward).parameters
 
 
 def is_compiled(model) -> bool:

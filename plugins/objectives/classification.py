@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from plugins.objectives.base import Objective, cross_entropy, is_compiled, takes_output_mask
+from framework.model import takes_output_mask
+from plugins.objectives.base import Objective, cross_entropy, is_compiled
 
 
 class SequenceClassification(Objective):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from framework.model import takes_output_mask
 from plugins.objectives.base import (IGNORE_INDEX, LossOutput, Objective, cross_entropy, fusable_lm_head, special_id,
-                                     special_ids, is_compiled, takes_output_mask, vocab_size)
+                                     special_ids, is_compiled, vocab_size)
 
 
 def word_start_table(tokenizer, size: int) -> torch.Tensor | None:
