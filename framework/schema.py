@@ -10,7 +10,7 @@ from framework import checks
 
 OPTIMIZERS = ("adamw", "adam", "sgd", "adafactor")
 SCHEDULERS = ("constant", "linear", "cosine")
-PRECISIONS = ("32", "32-true", "64", "64-true", "16-mixed", "16-true", "bf16-mixed", "bf16-true", "16", "bf16")
+PRECISIONS = ("auto", "32", "32-true", "64", "64-true", "16-mixed", "16-true", "bf16-mixed", "bf16-true", "16", "bf16")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu", "hpu")
 
 # config group -> registry that owns the `name` in it
@@ -31,7 +31,7 @@ class TrainerConfig:
     devices: Any = 1
     num_nodes: int = 1
     strategy: str = "auto"
-    precision: str = "32"
+    precision: str = "auto"
     max_epochs: int = 1
     max_steps: int = -1
     max_time: Optional[str] = None

@@ -10,7 +10,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from framework.errors import ConfigError, NlpfError, did_you_mean
-from framework.training import rundir
+from framework.training import precision, rundir
 
 
 def _compose(args: list[str]):
@@ -37,6 +37,9 @@ def _prepare_run_dir(args: list[str]):
         from framework.training.build import adopt_checkpoint_config, checkpoint_dir
 
         cfg, _ = adopt_checkpoint_config(cfg, checkpoint_dir(cfg.init_from))
+    if str(cfg.trainer.precision) == precision.AUTO:  # frozen resolved, so every rank and a resume agree
+        cfg.trainer.precision, why = precision.resolve(cfg.trainer)
+        _say(f"trainer.precision=auto: {cfg.trainer.precision} ({why})")
     run_dir, ckpt = rundir.resolve_resume(cfg.resume, cfg.run_dir, cfg.experiment_name)
     if run_dir is None:
         run_dir = rundir.new_run_dir(cfg.experiment_name)
@@ -58,31 +61,6 @@ def _prepare_run_dir(args: list[str]):
     else:
         os.environ.pop(rundir.RESUME_ENV, None)
     return cfg, run_dir, ckpt
-
-
-def cpu_flags(path: str = "/proc/cpuinfo") -> set[str] | None:
-    """The CPU feature flags (Linux), or None where they cannot be read."""
-    try:
-        with open(path) as f:
-            line = next((line for line in f if line.startswith("flags")), None)
-    except OSError:
-        return None
-    return set(line.split(":", 1)[1].split()) if line else None
-
-
-def _check_precision(cfg) -> None:
-    t = cfg.trainer
-    import torch
-
-    on_cpu = str(t.accelerator) == "cpu" or (str(t.accelerator) == "auto" and not torch.cuda.is_available())
-    if str(t.precision) in ("16-mixed", "16") and on_cpu:
-        raise ConfigError("trainer.precision=16-mixed needs a GPU (float16 autocast is not supported on the CPU)",
-                          hint="use trainer.precision=bf16-mixed on the CPU")
-    flags = cpu_flags() if on_cpu and str(t.precision).startswith("bf16") else None
-    if flags is not None and "amx_bf16" not in flags:
-        # measured here: bf16 matmuls at half the float32 rate on AVX512-BF16 without AMX (docs/results.md)
-        _say(f"note: trainer.precision={t.precision} on a CPU without AMX: bfloat16 matrix multiplies are usually "
-             "slower than float32 on such CPUs; trainer.precision=32 is likely faster here")
 
 
 def _checkpoint_activations(model) -> None:
@@ -124,7 +102,7 @@ def run_training(args: list[str]) -> dict:
     try:
         if resume_ckpt is not None:  # refuse a damaged or code-carrying checkpoint before building anything
             safety.check_training_checkpoint(resume_ckpt)
-        _check_precision(cfg)
+        precision.check(cfg.trainer)
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
         torch.set_float32_matmul_precision("high")
         if cfg.trainer.keep_freed_memory:

@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 
 from framework.errors import ConfigError, did_you_mean
+from framework.training import precision
 
 LOGGERS = ("csv", "tensorboard")
 
@@ -86,7 +87,7 @@ def make_trainer(cfg, run_dir: Path, monitor: str, mode: str, save):
         callbacks.append(LearningRateMonitor(logging_interval="step"))
     kwargs = dict(
         accelerator=str(t.accelerator), devices=t.devices, num_nodes=int(t.num_nodes), strategy=_strategy(t),
-        precision=str(t.precision), max_epochs=int(t.max_epochs), max_steps=int(t.max_steps),
+        precision=precision.resolve(t)[0], max_epochs=int(t.max_epochs), max_steps=int(t.max_steps),
         max_time=t.max_time, check_val_every_n_epoch=int(t.check_val_every_n_epoch),
         accumulate_grad_batches=int(t.accumulate_grad_batches), gradient_clip_val=t.gradient_clip_val,
         log_every_n_steps=int(t.log_every_n_steps), deterministic=bool(t.deterministic),

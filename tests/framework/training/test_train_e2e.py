@@ -36,8 +36,11 @@ def test_gpt_causal_lm_default_config(tmp_path, capsys):
     metrics = assert_run_dir(run)
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     assert 1 < metrics["test"]["perplexity"] < 1e4
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "test perplexity" in out
+    # trainer.precision=auto is resolved for this CPU, and the run directory records the value used
+    resolved = (run / "resolved.yaml").read_text()
+    assert "precision: auto" not in resolved and "trainer.precision=auto: " in err
     meta = json.loads((run / "checkpoints" / "last" / "meta.json").read_text())
     assert meta["step"] == metrics["global_step"] and any(p["name"] == "objectives" for p in meta["plugins"])
 

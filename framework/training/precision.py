@@ -1,0 +1,62 @@
+"""`trainer.precision`: `auto` resolved for the device at hand, and the checks made before a run starts."""
+from __future__ import annotations
+
+import sys
+
+from framework.errors import ConfigError
+
+AUTO = "auto"
+
+
+def cpu_flags(path: str = "/proc/cpuinfo") -> set[str] | None:
+    """The CPU feature flags (Linux), or None where they cannot be read."""
+    try:
+        with open(path) as f:
+            line = next((line for line in f if line.startswith("flags")), None)
+    except OSError:
+        return None
+    return set(line.split(":", 1)[1].split()) if line else None
+
+
+def _on_cpu(trainer) -> bool:
+    import torch
+
+    accelerator = str(trainer.accelerator)
+    return accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+
+
+def resolve(trainer) -> tuple[str, str]:
+    """(precision, why) for `trainer`: its own setting, or for `auto` the fastest one that trains reliably.
+
+    On the CPU, bf16-mixed only with AMX: without it bfloat16 matrix multiplies run at about half the float32
+    rate (measured on the development machine, docs/results.md). On a CUDA GPU, bf16-mixed where the GPU supports
+    bfloat16 (Ampere and newer), else 16-mixed. On a TPU, bf16-true; elsewhere float32."""
+    if str(trainer.precision) != AUTO:
+        return str(trainer.precision), "set in the config"
+    accelerator = str(trainer.accelerator)
+    if _on_cpu(trainer):
+        if "amx_bf16" in (cpu_flags() or ()):
+            return "bf16-mixed", "a CPU with AMX multiplies bfloat16 faster than float32"
+        return "32", "a CPU without AMX multiplies float32 faster than bfloat16"
+    if accelerator in ("gpu", "cuda", "auto"):
+        import torch
+
+        if torch.cuda.is_bf16_supported():
+            return "bf16-mixed", "the GPU supports bfloat16"
+        return "16-mixed", "the GPU has no bfloat16 support"
+    if accelerator == "tpu":
+        return "bf16-true", "TPUs compute in bfloat16"
+    return "32", f"no reduced precision chosen for accelerator={accelerator}"
+
+
+def check(trainer) -> None:
+    """Refuse float16 on the CPU; note bf16 on a CPU where it is likely slower than float32."""
+    precision = str(trainer.precision)
+    if precision in ("16-mixed", "16") and _on_cpu(trainer):
+        raise ConfigError("trainer.precision=16-mixed needs a GPU (float16 autocast is not supported on the CPU)",
+                          hint="use trainer.precision=bf16-mixed or auto on the CPU")
+    flags = cpu_flags() if precision.startswith("bf16") and _on_cpu(trainer) else None
+    if flags is not None and "amx_bf16" not in flags:
+        print(f"note: trainer.precision={precision} on a CPU without AMX: bfloat16 matrix multiplies are usually "
+              "slower than float32 on such CPUs; trainer.precision=32 (or auto) is likely faster here",
+              file=sys.stderr, flush=True)
