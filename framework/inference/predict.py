@@ -54,7 +54,8 @@ def _decoded(lines: Iterable, where: str) -> Iterator:
 
 
 def read_records(stream: TextIO, fmt: str, text_field: str = "text", where: str = "input") -> Iterator[dict]:
-    """Yield one dict per example. Plain-text lines become {"text": line}; a JSON string likewise."""
+    """Yield one dict per example. Plain-text lines become {"text": line}, an empty line {"text": ""} (so the
+    output keeps one row per input line); a JSON string likewise. Blank lines in JSONL are skipped."""
     if fmt in ("csv", "tsv"):
         reader = csv.DictReader(stream, delimiter="," if fmt == "csv" else "\t")
         for row in _decoded(reader, where):
@@ -62,7 +63,7 @@ def read_records(stream: TextIO, fmt: str, text_field: str = "text", where: str 
         return
     for number, line in enumerate(_decoded(stream, where), 1):
         line = line.rstrip("\n").rstrip("\r")
-        if not line.strip():
+        if not line.strip() and fmt == "jsonl":
             continue
         if fmt == "text" or (fmt == "auto-lines" and not line.lstrip().startswith(("{", '"'))):
             yield {text_field: line}
@@ -109,6 +110,18 @@ def by_length(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:
 
 def _words(text: str) -> list[tuple[str, int, int]]:
     return [(m.group(), m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+
+
+def first_subtokens(word_ids: Sequence[Optional[int]], num_words: int, truncated: bool) -> list[Optional[int]]:
+    """The position of each word's first sub-token, which carries its label as in training; None for a word
+    that has no sub-token. When the encoding was truncated, the words after the last one reached are left out."""
+    first: dict[int, int] = {}
+    for position, word in enumerate(word_ids):
+        if word is not None and word not in first:
+            first[word] = position
+    if truncated:
+        num_words = min(num_words, max(first) + 1 if first else 0)
+    return [first.get(w) for w in range(num_words)]
 
 
 def entity_spans(words: Sequence[tuple[str, int, int]], tags: Sequence[str], probs: Sequence[float],
@@ -276,14 +289,11 @@ class Predictor:
         if self.task == "token_classification":
             probs = logits[:length].softmax(-1)
             best_p, best = probs.max(-1)
-            tags, scores, seen = [], [], set()
-            for position, word in enumerate(enc["word_ids"] or []):
-                if word is None or word in seen:
-                    continue  # the first sub-token of a word carries its label, as in training
-                seen.add(word)
-                tags.append(self._label(int(best[position])))
-                scores.append(float(best_p[position]))
-            words = enc["words"][:len(tags)]  # words cut off by max_length get no tag
+            first = first_subtokens(enc["word_ids"] or [], len(enc["words"]), truncated=length >= self.max_length)
+            words = enc["words"][:len(first)]
+            # a word with no sub-token (a zero-width character, say) has nothing to classify: O
+            tags = [self._label(int(best[i])) if i is not None else "O" for i in first]
+            scores = [float(best_p[i]) if i is not None else 0.0 for i in first]
             out["tokens"] = [w for w, _, _ in words]
             out["tags"] = tags
             out["entities"] = entity_spans(words, tags, scores, enc["text"])

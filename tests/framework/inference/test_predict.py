@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from framework.errors import NlpfError
-from framework.inference.predict import entity_spans, read_records
+from framework.inference.predict import entity_spans, first_subtokens, read_records
 from tests.framework.inference.conftest import make
 
 BERT = ["model=bert_tiny", "tokenizer=byte"]
@@ -68,6 +68,17 @@ def test_token_classification_spans_have_character_offsets(tagger):
     assert pre["tokens"] == ["Ada", "Lovelace"]
 
 
+def test_every_word_keeps_its_own_tag(tagger):
+    # word 1 has no sub-token (a zero-width character, say): no tag of its own, and no shift of the others
+    assert first_subtokens([None, 0, 0, 2, None], 3, truncated=False) == [1, None, 3]
+    assert first_subtokens([None, 0, 2, 2, None], 4, truncated=False) == [1, None, 2, None]
+    # truncated: the words after the last one reached are left out
+    assert first_subtokens([None, 0, 1, 1, None], 5, truncated=True) == [1, 2]
+    words = ["word"] * 40
+    cut = tagger.predict([{"tokens": words}], max_length=32)[0]
+    assert 0 < len(cut["tokens"]) == len(cut["tags"]) < len(words)
+
+
 def test_entity_spans_group_bio_tags():
     text = "Ada Lovelace met Bob in Paris"
     words = [(m, text.index(m), text.index(m) + len(m)) for m in text.split()]
@@ -92,14 +103,17 @@ def test_qa_answers_come_from_the_context(reader):
 
 
 def test_input_formats():
-    assert list(read_records(io.StringIO("a\nb c\n\n"), "text")) == [{"text": "a"}, {"text": "b c"}]
-    assert list(read_records(io.StringIO('{"text": "a", "id": 1}\n"b"\n'), "jsonl")) == [
+    # an empty line is an empty example, so output line N still answers input line N
+    assert list(read_records(io.StringIO("a\n\nb c\n  \n"), "text")) == [
+        {"text": "a"}, {"text": ""}, {"text": "b c"}, {"text": "  "}]
+    assert list(read_records(io.StringIO('{"text": "a", "id": 1}\n\n"b"\n'), "jsonl")) == [  # JSONL skips blanks
         {"text": "a", "id": 1}, {"text": "b"}]
     assert list(read_records(io.StringIO("id,text\n1,hello\n2,\"a, b\"\n"), "csv")) == [
         {"id": "1", "text": "hello"}, {"id": "2", "text": "a, b"}]
     assert list(read_records(io.StringIO("text\tlabel\nhi\tpos\n"), "tsv")) == [{"text": "hi", "label": "pos"}]
     # stdin: JSON objects and plain lines mixed
-    assert list(read_records(io.StringIO('{"text": "a"}\nplain\n'), "auto-lines")) == [{"text": "a"}, {"text": "plain"}]
+    assert list(read_records(io.StringIO('{"text": "a"}\nplain\n\n'), "auto-lines")) == [
+        {"text": "a"}, {"text": "plain"}, {"text": ""}]
     with pytest.raises(NlpfError, match="line 2"):
         list(read_records(io.StringIO('{"text": "a"}\n{bad\n'), "jsonl"))
 
