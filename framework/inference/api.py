@@ -257,7 +257,7 @@ class InferenceMixin:
             batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
         for batch in batches:
             ids, mask = self._encode_prompts([prompt_list[i] for i in batch])
-            streamer = TextStream(self.tokenizer, on_text) if on_text is not None and batch == [0] else None
+            streamer = TextStream(self.tokenizer, on_text, stops) if on_text is not None and batch == [0] else None
             stop_check = self._stop_checker(stops) if stops else None
             out = self.generate_tokens(ids, mask, on_token=streamer, stop_check=stop_check, with_scores=details,
                                        **options)
@@ -467,26 +467,39 @@ class InferenceMixin:
 
 
 class TextStream:
-    """Turns streamed token ids of row 0 into text pieces (waiting out incomplete UTF-8 sequences)."""
+    """Turns streamed token ids of row 0 into text pieces, waiting out incomplete UTF-8 sequences and holding
+    back any end of the text that may be the start of a stop string, so a stop string is never printed."""
 
-    def __init__(self, tokenizer, on_text: Callable[[str], None]):
-        self.tokenizer, self.on_text = tokenizer, on_text
+    def __init__(self, tokenizer, on_text: Callable[[str], None], stops: Sequence[str] = ()):
+        self.tokenizer, self.on_text, self.stops = tokenizer, on_text, [s for s in stops if s]
         self.ids: list[int] = []
         self.printed = 0
+        self.stopped = False
+
+    def _safe_end(self, text: str) -> int:
+        """How much of `text` may be printed: up to the first stop string, else all but a possible stop start."""
+        cuts = [text.find(s) for s in self.stops if s in text]
+        if cuts:
+            self.stopped = True
+            return min(cuts)
+        held = max((k for s in self.stops for k in range(1, len(s)) if text.endswith(s[:k])), default=0)
+        return len(text) - held
+
+    def _emit(self, text: str, end: int) -> None:
+        if end > self.printed:
+            self.on_text(text[self.printed:end])
+            self.printed = end
 
     def __call__(self, row: int, token_id: int) -> None:
-        if row != 0:
+        if row != 0 or self.stopped:
             return
         self.ids.append(token_id)
         text = self.tokenizer.decode(self.ids)
         if text.endswith("\ufffd"):
             return
-        if len(text) > self.printed:
-            self.on_text(text[self.printed:])
-            self.printed = len(text)
+        self._emit(text, self._safe_end(text))
 
     def finish(self, final_text: str) -> None:
-        """Emit what was held back (an incomplete character at the end)."""
-        if len(final_text) > self.printed:
-            self.on_text(final_text[self.printed:])
-            self.printed = len(final_text)
+        """Emit what was held back (an incomplete character or a stop-string start at the end); `final_text` is
+        the generated text already cut before any stop string."""
+        self._emit(final_text, len(final_text))

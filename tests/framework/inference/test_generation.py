@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from framework.errors import NlpfError
+from framework.inference.api import TextStream
 from framework.inference.generation import first_argmax, resolve_options
 
 PROMPTS = ["The cat", "A much longer prompt about dogs", "x"]
@@ -110,6 +111,42 @@ def test_streaming_callback_sees_the_final_text(gpt):
     pieces = []
     text = gpt.generate("Hi", max_new_tokens=12, on_text=pieces.append)
     assert "".join(pieces) == text
+
+
+def test_streamed_text_never_shows_the_stop_string(gpt):
+    full = gpt.generate("The", max_new_tokens=20)
+    stop = full[3:6]
+    pieces = []
+    cut = gpt.generate("The", max_new_tokens=20, stop=[stop], on_text=pieces.append)
+    assert "".join(pieces) == cut == full[:full.find(stop)]
+
+
+class _Chars:
+    """A tokenizer whose token i is the i-th string of `pieces`."""
+
+    def __init__(self, pieces):
+        self.pieces = pieces
+
+    def decode(self, ids):
+        return "".join(self.pieces[i] for i in ids)
+
+
+@pytest.mark.parametrize("pieces, stops, shown", [
+    (["Hel", "lo wo", "rld. Bye"], ["world"], ["Hel", "lo "]),  # held back while "wo" may start the stop
+    (["ab", "c ST", "OP x"], ["STOP"], ["ab", "c "]),  # the stop spans two tokens
+    (["ab", "c!", "d"], ["STOP"], ["ab", "c!", "d"]),  # a stop that never comes holds nothing back at the end
+    (["a S", "T", "x"], ["STOP"], ["a ", "STx"]),  # a held-back start that turns out not to be the stop is printed
+])
+def test_text_stream_holds_back_a_possible_stop(pieces, stops, shown):
+    out = []
+    stream = TextStream(_Chars(pieces), out.append, stops)
+    for i in range(len(pieces)):
+        stream(0, i)
+    text = "".join(pieces)
+    cut = text[:text.find(stops[0])] if stops[0] in text else text
+    stream.finish(cut)
+    assert "".join(out) == cut
+    assert out[:len(shown)] == shown
 
 
 def test_option_typos_are_reported_with_suggestions():
