@@ -11,13 +11,17 @@ from framework.data.sampler import LengthBucketBatchSampler
 
 class BucketBatchSampler(LengthBucketBatchSampler):
     """framework.data's length-bucketed, seeded, rank-sharded batches, made resumable: `skip` batches of
-    epoch `skip_epoch` are not yielded again (see ResumableLoader)."""
+    epoch `skip_epoch` are not yielded again (see ResumableLoader). Each `iter()` takes its epoch from
+    `epoch_of()` (the trainer's): Lightning calls `set_epoch` on a loader's sampler, never on its batch sampler."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, epoch_of=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.epoch_of = epoch_of
         self.skip_epoch, self.skip = -1, 0
 
     def __iter__(self):
+        if self.epoch_of is not None:
+            self.set_epoch(self.epoch_of())
         batches = list(super().__iter__())
         start = self.skip if self.skip_epoch == self.epoch else 0
         self.skip_epoch, self.skip = -1, 0
@@ -26,7 +30,8 @@ class BucketBatchSampler(LengthBucketBatchSampler):
 
 class ResumableLoader(DataLoader):
     """A DataLoader Lightning saves and restores (`state_dict`): the epoch and how many batches of it
-    were trained, so a resumed run continues with the very next batch."""
+    were trained, so a resumed run continues with the very next batch. Lightning restores it only when the
+    fit loop builds its train loader after the checkpoint is loaded (see TrainModule.configure_optimizers)."""
 
     def __init__(self, *args, progress=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -67,8 +72,10 @@ class DataModule(pl.LightningDataModule):
                               collate_fn=ds.collate_fn, num_workers=self.num_workers,
                               pin_memory=self.pin_memory)
         rank, world = self._rank()
+        trainer = self.trainer if train else None
         sampler = BucketBatchSampler(ds.lengths, self.batch_size if train else self.eval_batch_size, shuffle=train,
-                                     seed=int(self.cfg.seed), num_replicas=world, rank=rank)
+                                     seed=int(self.cfg.seed), num_replicas=world, rank=rank,
+                                     epoch_of=(lambda: trainer.current_epoch) if trainer is not None else None)
         cls = ResumableLoader if train else DataLoader
         extra = {"progress": self._progress} if train else {}
         return cls(ds, batch_sampler=sampler, collate_fn=ds.collate_fn, num_workers=self.num_workers,

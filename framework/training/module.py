@@ -125,6 +125,12 @@ class TrainModule(pl.LightningModule):
 
     def configure_optimizers(self):
         optimizer = build_optimizer(self.model, self.cfg.optim)
+        fit_loop = self.trainer.fit_loop
+        built = fit_loop._combined_loader is not None
         total = int(self.trainer.estimated_stepping_batches)
+        if not built:
+            # counting the steps built the train loader before a resumed run's checkpoint is loaded, and Lightning
+            # restores a loader's position only into one built after that: let the fit loop build it again
+            fit_loop._combined_loader = None
         scheduler = build_scheduler(optimizer, self.cfg.optim, total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
-# dropout on, so the resumed run must also restore the random states to match
+# dropout on, so the resumed run must also restore the random states to match; a finite max_epochs, as in every
+# experiment, makes the LR schedule count the steps, which builds the train loader before the checkpoint loads
 # (steps of ~0.1 s leave time to signal a run between its first checkpoint and its end)
 RUN = ["max_length=64", "batch_size=4", "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1",
-       "trainer.max_epochs=-1", "trainer.max_steps=36", "trainer.checkpoint_every_n_steps=5",
+       "trainer.max_epochs=3", "trainer.max_steps=36", "trainer.checkpoint_every_n_steps=5",
        "model.dropout=0.1", "model.attention_dropout=0.1", "model.n_layer=2",
        "model.n_embd=256", "trainer.limit_val_batches=2"]  # tiny_corpus: 14 steps an epoch, so 2 epoch ends
 FIRST_CKPT = Path("checkpoints") / "lightning" / "last.ckpt"
