@@ -33,6 +33,10 @@ def new_run_dir(experiment_name: str, root: str | os.PathLike = "runs") -> Path:
     return path
 
 
+def holds_a_run(path: Path) -> bool:
+    return any((path / name).exists() for name in ("resolved.yaml", "checkpoints", "logs", DONE_FILE))
+
+
 def latest_interrupted(experiment_name: str, root: str | os.PathLike = "runs") -> Path | None:
     """The newest run of this experiment that saved a Lightning checkpoint but never finished."""
     base = Path(root) / experiment_name
@@ -46,6 +50,9 @@ def latest_interrupted(experiment_name: str, root: str | os.PathLike = "runs") -
 def resolve_resume(resume: str | None, run_dir: str | None, experiment_name: str) -> tuple[Path | None, Path | None]:
     """(run directory to use or None for a new one, Lightning checkpoint to resume from or None)."""
     if not resume:
+        if run_dir and holds_a_run(Path(run_dir)):  # its logs and best checkpoint would mix with the new run's
+            raise NlpfError(f"run_dir={run_dir} already holds a run",
+                            hint="pass resume=auto to continue it, or a new run_dir (or delete the old one)")
         return (Path(run_dir) if run_dir else None), None
     if resume != "auto":
         ckpt = Path(resume)

@@ -92,7 +92,8 @@ def sentinel_ids(tokenizer, count: int = 100) -> list[int]:
     if not ids:
         raise ConfigError(
             "objective 'span_corruption' needs sentinel tokens <extra_id_0>, <extra_id_1>, ... in the tokenizer.",
-            hint="use a sentencepiece tokenizer with extra_ids > 0 (tokenizer=sentencepiece tokenizer.extra_ids=100)",
+            hint="use a tokenizer with sentinels: tokenizer=t5_sentencepiece (100 of them), or set "
+                 "tokenizer.num_sentinels=100 on the byte or sentencepiece tokenizers",
         )
     return [int(i) for i in ids]
 

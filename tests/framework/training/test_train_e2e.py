@@ -44,6 +44,10 @@ def test_gpt_causal_lm_default_config(tmp_path, capsys):
     meta = json.loads((run / "checkpoints" / "last" / "meta.json").read_text())
     assert meta["step"] == metrics["global_step"] and any(p["name"] == "objectives" for p in meta["plugins"])
 
+    # a second run into the same directory would test the first run's best checkpoint: refused
+    assert cli.main(["train", f"run_dir={run}", *TINY, *SMALL]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+
     # evaluate loads the checkpoint alone
     assert cli.main(["evaluate", f"ckpt={run / 'checkpoints' / 'last'}", "split=validation"]) == 0
     assert "validation perplexity" in capsys.readouterr().out

@@ -118,8 +118,12 @@ def test_span_corruption_needs_sentinels():
     tok = FakeTokenizer()
     tok.sentinel_ids = []
     tok.token_to_id = lambda t: None
-    with pytest.raises(ConfigError, match="sentinel"):
+    with pytest.raises(ConfigError, match="sentinel") as err:
         span_corruption.build(cfg(noise_density=0.15, mean_noise_span_length=3.0), tok)
+    # the hint names a real tokenizer option and key
+    from framework.config import conf_dir
+    assert "tokenizer=t5_sentencepiece" in err.value.hint and (conf_dir() / "tokenizer" / "t5_sentencepiece.yaml").is_file()
+    assert "tokenizer.num_sentinels=100" in err.value.hint
 
 
 def test_seq2seq_teacher_forcing_and_label_smoothing():
