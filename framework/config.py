@@ -80,7 +80,9 @@ def _explain_missing_key(base: DictConfig, key: str) -> tuple[str, str]:
     renamed = _renamed(_component_schema(parent, OmegaConf.select(base, parent)), leaf, parent)
     if renamed:
         return f"unknown config key '{key}'." + renamed, "nlpf names a setting the same in every model family (docs/models.md lists the renamed ones)"
-    return (f"unknown config key '{key}'." + did_you_mean(leaf, [str(s) for s in siblings]),
+    if not parent:  # a misspelt group (experimnt=...) is as likely as a misspelt top-level key
+        siblings += sorted(_group_names())
+    return (f"unknown config key '{key}'." + did_you_mean(leaf, [str(s) for s in siblings], f"{parent}." if parent else ""),
             f"use +{key}=VALUE only if you really mean to add a new key")
 
 
@@ -256,7 +258,7 @@ def validate_component(group: str, node: Any) -> DictConfig:
 
 
 def check_pairing(cfg: DictConfig) -> None:
-    """An objective or head must accept the architecture's kind."""
+    """An objective or head must accept the architecture's kind, and the head must give what the objective needs."""
     from framework.plugins import registries
 
     regs = registries()
@@ -272,6 +274,26 @@ def check_pairing(cfg: DictConfig) -> None:
                 f"it accepts {', '.join(entry.accepts)} models.",
                 hint=f"pick {_a(group)} that accepts {arch.kind} models, or {_a('/'.join(entry.accepts))} model",
             )
+    if cfg.get("objective") is not None and cfg.get("head") is not None:
+        _check_head_output(regs, cfg.objective.name, cfg.head.name)
+
+
+_OUTPUT_WORDS = {"vocabulary": "vocabulary logits", "sequence_labels": "one label per sequence",
+                 "token_labels": "one label per token", "qa_spans": "answer-span logits"}
+
+
+def _check_head_output(regs, objective_name: str, head_name: str) -> None:
+    """The objective's `head_output` must be the head's `output`, where both declare one."""
+    need = getattr(regs.objective.get(objective_name).config, "head_output", None)
+    gives = getattr(regs.head.get(head_name).config, "output", None)
+    if need is None or gives is None or need == gives:
+        return
+    fitting = [e.name for e in regs.head if getattr(e.config, "output", None) == need]
+    raise ConfigError(
+        f"objective '{objective_name}' needs a head that gives {_OUTPUT_WORDS.get(need, need)}, but head "
+        f"'{head_name}' gives {_OUTPUT_WORDS.get(gives, gives)}.",
+        hint=f"use head={'|'.join(fitting)}" if fitting else "pick a head that fits the objective",
+    )
 
 
 def _a(noun: str) -> str:

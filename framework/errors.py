@@ -40,10 +40,11 @@ def suggest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     return [lowered[h] for h in hits]
 
 
-def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    """' Did you mean 'x'?' or '' when nothing is close."""
+def did_you_mean(name: str, candidates: Iterable[str], prefix: str = "") -> str:
+    """' Did you mean 'x'?' or '' when nothing is close; `prefix` is put before each suggestion
+    ('trainer.' for a key under trainer)."""
     hits = suggest(name, candidates)
     if not hits:
         return ""
-    quoted = [repr(h) for h in hits]
+    quoted = [repr(prefix + h) for h in hits]
     return " Did you mean " + (", ".join(quoted[:-1]) + " or " if len(quoted) > 1 else "") + quoted[-1] + "?"

@@ -68,9 +68,6 @@ class QAHead(nn.Module):
         return logits
 
 
-POOLINGS = ("cls", "mean", "last")
-
-
 def build_sequence(cfg, backbone, num_labels=None) -> SequenceClassificationHead:
     """Sequence classification head.
 
@@ -82,8 +79,6 @@ def build_sequence(cfg, backbone, num_labels=None) -> SequenceClassificationHead
         cfg.num_labels: number of labels; null reads it from the data.
         backbone: gives `hidden_size`.
     """
-    if cfg.pooling not in POOLINGS:
-        raise ConfigError(f"head.pooling must be one of {', '.join(POOLINGS)}, got {cfg.pooling!r}")
     n = _need_labels(cfg.get("num_labels") or num_labels, "sequence_classification")
     return SequenceClassificationHead(backbone.hidden_size, n, cfg.pooling, float(cfg.dropout), bool(cfg.pooler))
 

@@ -1,8 +1,9 @@
-"""Head configs (torch-free). One dataclass per head; register it in plugins/heads/__init__.py."""
+"""Head configs (torch-free). One dataclass per head; register it in plugins/heads/__init__.py. `output` names
+what the head gives, matched against the objective's `head_output` before anything is built."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar, Optional
 
 from framework import checks
 
@@ -17,6 +18,7 @@ class LMHeadConfig:
     bias: a learned output bias per vocabulary entry (BERT).
     rescale: multiply hidden states by hidden_size**-0.5 first (original T5 with tied embeddings).
     """
+    output: ClassVar[str] = "vocabulary"
 
     tie_word_embeddings: bool = True
     transform: bool = False
@@ -26,9 +28,13 @@ class LMHeadConfig:
     rescale: bool = False
 
 
+POOLINGS = ("cls", "mean", "last")
+
+
 @dataclass
 class SequenceClassificationHeadConfig:
     """pooling: cls | mean | last. pooler: BERT's dense+tanh pooler. num_labels: null reads it from the data."""
+    output: ClassVar[str] = "sequence_labels"
 
     pooling: str = "cls"
     dropout: float = 0.1
@@ -36,6 +42,7 @@ class SequenceClassificationHeadConfig:
     num_labels: Optional[int] = None
 
     def __post_init__(self):
+        checks.one_of(self, "pooling", POOLINGS)
         checks.in_range(self, 0, 1, "dropout")
         checks.positive(self, "num_labels")
 
@@ -43,6 +50,7 @@ class SequenceClassificationHeadConfig:
 @dataclass
 class TokenClassificationHeadConfig:
     """A linear layer per token. num_labels: null reads it from the data."""
+    output: ClassVar[str] = "token_labels"
 
     dropout: float = 0.1
     num_labels: Optional[int] = None
@@ -55,3 +63,4 @@ class TokenClassificationHeadConfig:
 @dataclass
 class QAHeadConfig:
     """Extractive QA: start and end logits per token."""
+    output: ClassVar[str] = "qa_spans"

@@ -1,14 +1,16 @@
-"""Config dataclasses of the training objectives (torch-free: `nlpf list` imports this)."""
+"""Config dataclasses of the training objectives (torch-free: `nlpf list` imports this). `head_output` names
+what the objective needs from the head; `nlpf train` checks it against the head's `output` before building."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar, Optional
 
 from framework import checks
 
 
 @dataclass
 class MaskedLMConfig:
+    head_output: ClassVar[str] = "vocabulary"
     mask_probability: float = 0.15
     # of the selected tokens: this share becomes [MASK], `random_probability` a random token, the rest stays
     mask_token_probability: float = 0.8
@@ -22,6 +24,7 @@ class MaskedLMConfig:
 
 @dataclass
 class CausalLMConfig:
+    head_output: ClassVar[str] = "vocabulary"
     label_smoothing: float = 0.0
 
     def __post_init__(self):
@@ -30,6 +33,7 @@ class CausalLMConfig:
 
 @dataclass
 class SpanCorruptionConfig:
+    head_output: ClassVar[str] = "vocabulary"
     noise_density: float = 0.15
     mean_noise_span_length: float = 3.0
 
@@ -40,6 +44,7 @@ class SpanCorruptionConfig:
 
 @dataclass
 class Seq2SeqConfig:
+    head_output: ClassVar[str] = "vocabulary"
     label_smoothing: float = 0.0
 
     def __post_init__(self):
@@ -48,6 +53,7 @@ class Seq2SeqConfig:
 
 @dataclass
 class SequenceClassificationConfig:
+    head_output: ClassVar[str] = "sequence_labels"
     label_smoothing: float = 0.0
     # one weight per label (imbalanced classes); null: all 1
     class_weights: Optional[list] = None
@@ -58,6 +64,7 @@ class SequenceClassificationConfig:
 
 @dataclass
 class TokenClassificationConfig:
+    head_output: ClassVar[str] = "token_labels"
     label_smoothing: float = 0.0
     class_weights: Optional[list] = None
 
@@ -67,6 +74,7 @@ class TokenClassificationConfig:
 
 @dataclass
 class QAConfig:
+    head_output: ClassVar[str] = "qa_spans"
     # longest answer (in tokens) the span decoder considers at evaluation
     max_answer_length: int = 30
 

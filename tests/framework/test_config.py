@@ -45,6 +45,29 @@ def test_defaults_compose_and_validate_every_component():
         assert cfg[group].name
 
 
+@pytest.mark.parametrize("overrides, needs, fix", [
+    (["model=bert_tiny", "head=bert_mlm", "objective=sequence_classification"], "one label per sequence",
+     "head=sequence_classification"),
+    (["head=sequence_classification", "objective=causal_lm"], "vocabulary logits", "head=lm"),
+    (["model=bert_tiny", "head=qa", "objective=token_classification"], "one label per token",
+     "head=token_classification"),
+])
+def test_a_head_that_does_not_give_what_the_objective_needs_is_refused(overrides, needs, fix):
+    with pytest.raises(ConfigError) as err:
+        config.check_pairing(config.compose(overrides))
+    assert needs in err.value.message and fix in err.value.hint
+
+
+def test_misspelt_keys_and_groups_suggest_the_full_name():
+    with pytest.raises(ConfigError, match="Did you mean 'trainer.max_steps'"):
+        config.load(["trainer.max_step=5"])
+    with pytest.raises(ConfigError, match="Did you mean 'experiment'"):
+        config.load(["experimnt=finetune_sentiment"])
+    with pytest.raises(ConfigError, match="head.pooling") as err:
+        config.load(["experiment=finetune_sentiment", "head.pooling=maxx"])
+    assert "cls, mean, last" in err.value.hint
+
+
 def test_misspelt_group_option_suggests_the_close_one():
     with pytest.raises(ConfigError) as err:
         config.compose(["model=bret_tiny"])
