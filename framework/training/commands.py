@@ -72,6 +72,19 @@ def _checkpoint_activations(model) -> None:
                           hint="set trainer.activation_checkpointing=false for this model")
 
 
+def _fit_setup_error(err: ValueError, cfg) -> Exception:
+    """Lightning checks val_check_interval against the epoch only when fit starts: name our key for it."""
+    import re
+
+    found = re.search(r"`val_check_interval` \((\d+)\) must be less than or equal to .*?\((\d+)\)", str(err))
+    if not found:
+        return err
+    asked, batches = found.groups()
+    return ConfigError(f"trainer.val_check_interval={asked} is more than the {batches} training batches of an epoch",
+                       hint=f"use trainer.val_check_interval={batches} or less, or trainer.val_check_interval=null "
+                            "to validate at the end of each epoch")
+
+
 def _save_fn(run, module):
     from framework.checkpoint import save_checkpoint
 
@@ -119,7 +132,10 @@ def run_training(args: list[str]) -> dict:
         monitor, mode = monitor_for(run.objective.task, run.labels)
         trainer, nlpf_ckpt = make_trainer(run.cfg, run_dir, monitor, mode, _save_fn(run, module))
         start = time.perf_counter()
-        trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_ckpt) if resume_ckpt else None)
+        try:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_ckpt) if resume_ckpt else None)
+        except ValueError as err:
+            raise _fit_setup_error(err, cfg) from None
     except safety.SIGTERMException:
         stop = next(c for c in trainer.callbacks if isinstance(c, safety.GracefulStop))
         raise stop.preempted(trainer) from None

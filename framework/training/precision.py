@@ -41,6 +41,9 @@ def resolve(trainer) -> tuple[str, str]:
     if accelerator in ("gpu", "cuda", "auto"):
         import torch
 
+        if not torch.cuda.is_available():
+            raise ConfigError(f"trainer.accelerator={accelerator}, but torch sees no CUDA GPU here",
+                              hint="use trainer=cpu, or check the CUDA build of torch and CUDA_VISIBLE_DEVICES")
         if torch.cuda.is_bf16_supported():
             return "bf16-mixed", "the GPU supports bfloat16"
         return "16-mixed", "the GPU has no bfloat16 support"

@@ -105,7 +105,7 @@ def make_trainer(cfg, run_dir: Path, monitor: str, mode: str, save):
 
     try:
         return pl.Trainer(**kwargs), nlpf_ckpt
-    except (MisconfigurationException, ValueError, TypeError, RuntimeError) as err:
+    except (MisconfigurationException, ValueError, TypeError, RuntimeError, ImportError) as err:
         raise ConfigError(f"Lightning cannot set up this trainer: {str(err).splitlines()[0]}",
                           hint=f"check trainer.accelerator={t.accelerator}, trainer.devices={t.devices}, "
                           f"trainer.strategy={t.strategy}, trainer.precision={t.precision} "

@@ -46,6 +46,13 @@ def test_auto_on_a_gpu_follows_its_bfloat16_support(monkeypatch):
             assert precision.resolve(_trainer("auto", accelerator))[0] == expected
 
 
+def test_auto_on_a_gpu_that_is_not_there_is_an_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="no CUDA GPU") as err:
+        precision.resolve(_trainer("auto", "gpu"))
+    assert "trainer=cpu" in err.value.hint
+
+
 def test_auto_elsewhere_and_explicit_values(cpu_with):
     cpu_with(AMX)
     assert precision.resolve(_trainer("auto", "tpu"))[0] == "bf16-true"

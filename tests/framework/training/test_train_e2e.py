@@ -106,6 +106,14 @@ def test_16_mixed_on_cpu_is_refused(tmp_path, capsys):
     assert "bf16-mixed" in capsys.readouterr().err
 
 
+def test_validation_interval_longer_than_an_epoch_names_the_key(tmp_path, capsys):
+    # Lightning checks it only when fit starts; the error names our key and leaves no run directory
+    assert cli.main(["train", f"run_dir={tmp_path / 'v'}", *TINY, *SMALL, "trainer.val_check_interval=1000"]) == 2
+    err = capsys.readouterr().err
+    assert "trainer.val_check_interval=1000 is more than the" in err and "trainer.val_check_interval=null" in err
+    assert not (tmp_path / "v").exists()
+
+
 def test_unknown_init_from(tmp_path, capsys):
     assert cli.main(["train", f"init_from={tmp_path}", f"run_dir={tmp_path / 'z'}"]) == 2
     assert "no nlpf checkpoint" in capsys.readouterr().err
