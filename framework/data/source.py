@@ -53,7 +53,7 @@ class DataSource:
                                     self.cfg.get("validation_ratio", 0.1), self.cfg.get("test_ratio", 0.1))
             limit = self.cfg.get("max_examples")
             if limit:
-                raw = {k: v[:limit] for k, v in raw.items()}
+                raw = {k: sample(v, int(limit), self.cfg.get("split_seed", 0)) for k, v in raw.items()}
             for split, examples in raw.items():
                 if not examples:
                     raise NlpfError(
@@ -74,6 +74,17 @@ class DataSource:
                 count += 1
             record["splits"][split] = {"count": count, "sha256": digest.hexdigest()[:16]}
         return record
+
+
+def sample(examples: Sequence[dict], limit: int, seed: int) -> list[dict]:
+    """`limit` examples spread over the whole split, in their order: the first N of a file sorted by label
+    would all have one label. Seeded, so the same on every machine."""
+    if len(examples) <= limit:
+        return list(examples)
+    import random
+
+    keep = sorted(random.Random(seed).sample(range(len(examples)), limit))
+    return [examples[i] for i in keep]
 
 
 def derive_splits(examples: Sequence[dict], seed: int, validation_ratio: float, test_ratio: float) -> dict[str, list[dict]]:

@@ -30,6 +30,19 @@ def test_jsonl_with_other_field_names(tmp_path):
     assert {ex["label"] for ex in splits["train"]} == {"good", "bad"}
 
 
+def test_max_examples_samples_the_whole_split(tmp_path):
+    # a file sorted by label: the first 10 lines are all 'bad'
+    rows = [{"text": f"t{i}", "label": "bad" if i < 50 else "good"} for i in range(100)]
+    path = write_jsonl(tmp_path / "sorted.jsonl", rows)
+    node = dict(name="jsonl", path=str(path), validation_path=str(path), validation_ratio=0, test_ratio=0,
+                max_examples=10)
+    train = source(**node).splits()["train"]
+    assert len(train) == 10 and {ex["label"] for ex in train} == {"bad", "good"}
+    order = [int(ex["text"][1:]) for ex in train]
+    assert order == sorted(order)  # file order kept
+    assert train == source(**node).splits()["train"]  # seeded
+
+
 def test_wrong_field_name_suggests_the_column(tmp_path):
     path = write_jsonl(tmp_path / "d.jsonl", [{"review": "x", "label": 1}])
     with pytest.raises(NlpfError, match="data.text_field='reviw'.*Did you mean 'review'") as err:
