@@ -35,13 +35,21 @@ def _default(f: dataclasses.Field) -> str:
     return "null" if value is None else str(value)
 
 
-def _schema_table(title: str, schema: type, where: str) -> list[str]:
-    lines = [f"### {title}\n", "| key | type | default |", "|---|---|---|"]
+def _schema_table(title: str, schema: type, where: str, composed) -> list[str]:
+    """One row per key: the schema's default, and the value `nlpf train` gets with no overrides (its default
+    config groups, e.g. optim=adamw, may set their own)."""
+    from omegaconf import OmegaConf
+
+    lines = [f"### {title}\n", "| key | type | default | in `nlpf train` |", "|---|---|---|---|"]
     for f in dataclasses.fields(schema):
         typ = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
         if f.name in ("tokenizer", "model", "head", "objective", "data", "trainer", "optim"):
             continue  # component and sub-config nodes have their own sections
-        lines.append(f"| `{where}{f.name}` | `{typ}` | `{_default(f)}` |")
+        value = OmegaConf.select(composed, f"{where}{f.name}", default=None)
+        if OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value)
+        shown = "null" if value is None else str(value)
+        lines.append(f"| `{where}{f.name}` | `{typ}` | `{_default(f)}` | `{shown}` |")
     return lines + [""]
 
 
@@ -64,10 +72,13 @@ def render() -> str:
     from framework.listing import render_components
     from framework.schema import OptimConfig, RunConfig, TrainerConfig
 
+    from framework.config import compose
+
+    composed = compose([])
     parts = [HEADER, "## Run, trainer and optimizer\n"]
-    parts += _schema_table("Top level", RunConfig, "")
-    parts += _schema_table("`trainer`", TrainerConfig, "trainer.")
-    parts += _schema_table("`optim`", OptimConfig, "optim.")
+    parts += _schema_table("Top level", RunConfig, "", composed)
+    parts += _schema_table("`trainer`", TrainerConfig, "trainer.", composed)
+    parts += _schema_table("`optim`", OptimConfig, "optim.", composed)
     parts += _group_options()
     parts.append("## Components\n")
     components = render_components(None, "markdown", distribution="nlpf")
