@@ -162,8 +162,10 @@ def load_state(model: torch.nn.Module, weights: dict[str, torch.Tensor], where: 
 def load_checkpoint(directory, map_location: str | torch.device = "cpu"):
     """Rebuild (TaskModel, cfg) from a checkpoint directory."""
     from framework.config import validate_component
+    from framework.inference.device import usable_device
     from framework.model import build_model
 
+    map_location = usable_device(map_location)  # before the (slow) build, with a clear message
     directory = Path(directory)
     cfg = read_config(directory)
     for group in ("model", "head"):

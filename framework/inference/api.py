@@ -212,18 +212,27 @@ class InferenceMixin:
                             on_token=on_token, stop_check=stop_check, with_scores=with_scores)
 
     def _check_positions(self, prompt_length: int, max_new_tokens: int) -> None:
-        """A decoder with learned positions cannot generate past its position table."""
+        """A decoder with learned positions cannot read past its position table. The last new token is never
+        fed back, so prompt + max_new_tokens - 1 positions are read (as in `transformers`)."""
         from framework.config import position_limit
 
         model_node = self.config.get("model") if hasattr(self.config, "get") else None
         found = position_limit(model_node) if self.kind == "decoder" and model_node is not None else None
-        if found and prompt_length + max_new_tokens > found[1]:
-            key, limit = found
-            raise NlpfError(f"the prompt ({prompt_length} tokens) plus max_new_tokens={max_new_tokens} is longer than "
-                            f"the model's position table (model.{key}={limit})",
-                            hint=f"set max_new_tokens to at most {limit - prompt_length} or shorten the prompt"
-                            if prompt_length < limit else
-                            f"shorten the prompt to fewer than {limit} tokens, leaving room for the new ones")
+        if not found:
+            return
+        key, limit = found
+        room = limit + 1 - prompt_length  # new tokens that fit after this prompt
+        if max_new_tokens <= room:
+            return
+        if room >= 1:
+            hint = f"set max_new_tokens to at most {room} or shorten the prompt"
+        elif max_new_tokens <= limit:
+            hint = f"shorten the prompt to at most {limit + 1 - max_new_tokens} tokens, leaving room for the new ones"
+        else:
+            hint = f"shorten the prompt and set max_new_tokens to at most {limit}"
+        raise NlpfError(f"the prompt ({prompt_length} tokens) plus max_new_tokens={max_new_tokens} needs "
+                        f"{prompt_length + max_new_tokens - 1} positions, more than the model's position table "
+                        f"(model.{key}={limit})", hint=hint)
 
     def generate(self, prompts: str | Sequence[str], batch_size: int = 8, details: bool = False,
                  on_text: Optional[Callable[[str], None]] = None, **options) -> Any:
@@ -399,12 +408,12 @@ class InferenceMixin:
             list(read_nbest([json.dumps(item)], where=f"n-best item {number}"))
         if self.kind == "encoder-decoder":
             for number, item in enumerate(items, 1):
-                if item["hypotheses"] and "source" not in item:
+                if item["hypotheses"] and item.get("source") is None:
                     raise NlpfError(f"n-best item {number} (id {item.get('id')!r}) has no 'source'",
                                     hint='an encoder-decoder scores each hypothesis given its source: add '
                                          '"source": "..." to every line')
         texts = [h["text"] for item in items for h in item["hypotheses"]]
-        sources = [str(item.get("source", "")) for item in items for _ in item["hypotheses"]]
+        sources = [item.get("source") or "" for item in items for _ in item["hypotheses"]]
         if not texts:
             return [rerank(item, [], lm_weight, length_bonus) for item in items]
         if eos is None:  # the end token counts, where the model has one to score

@@ -43,21 +43,75 @@ def output_stream(path: Optional[str]) -> Iterator[TextIO]:
 
 
 def _parse(schema, args: list[str]):
-    """parse_into; `key=-` (stdin/stdout) means the string '-', which a YAML parser would read as a list."""
+    """parse_into; `key=-` (stdin/stdout) means the string '-', which a YAML parser would read as a list;
+    `stop=` is parsed apart, so that one stop string keeps its spaces (see _stop_value)."""
+    from framework.errors import ConfigError
+
+    stops = []
+    if "stop" in schema.__dataclass_fields__:
+        stops = [a[len("stop="):] for a in args if a.startswith("stop=")]
+        args = [a for a in args if not a.startswith("stop=")]
+    try:
+        parsed = _parse_into(schema, args)
+    except ConfigError:
+        if not any(a.endswith("=-") for a in args):
+            raise
+        parsed = _parse_into(schema, [f"{a[:-2]}='-'" if a.endswith("=-") else a for a in args])
+    if stops:
+        parsed.stop = _stop_value(stops[-1])  # the last one wins, as for other keys
+    return parsed
+
+
+def _parse_into(schema, args: list[str]):
+    """parse_into, with a YAML syntax error reported as the argument it is in (there is no file)."""
+    import yaml
+
     from framework.errors import ConfigError
 
     try:
         return parse_into(schema, args)
-    except ConfigError:
-        if not any(a.endswith("=-") for a in args):
-            raise
-        return parse_into(schema, [f"{a[:-2]}='-'" if a.endswith("=-") else a for a in args])
+    except yaml.YAMLError as err:
+        bad = next((a for a in args if _yaml_problem(a.partition("=")[2])), " ".join(args))
+        raise ConfigError(f"cannot parse the argument {bad}: {_yaml_problem(bad.partition('=')[2]) or err}",
+                          hint="check the brackets and quotes of that value") from None
+
+
+def _yaml_problem(value: str) -> Optional[str]:
+    """What is wrong with `value` as YAML, or None when it parses."""
+    import yaml
+
+    try:
+        yaml.safe_load(value)
+    except yaml.YAMLError as err:
+        return getattr(err, "problem", None) or str(err).splitlines()[0]
+    return None
+
+
+def _stop_value(value: str):
+    """A `stop=` argument. One stop string is text kept exactly as typed, as prompt= is (a YAML parse would
+    turn stop=" this" into "this"); `[...]` is a YAML list of them; a quoted value is unquoted."""
+    import yaml
+
+    if value in ("null", "~"):
+        return None
+    quoted = len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""
+    if not quoted and not value.startswith("["):
+        return value
+    problem = _yaml_problem(value)
+    if problem is None:
+        return yaml.safe_load(value)
+    if quoted:  # 'a' or 'b': not one quoted string, kept as typed (as parse_into does for text)
+        return value
+    raise NlpfError(f"cannot parse stop={value}: {problem}",
+                    hint='a list of stop strings looks like stop=\'[".", "!"]\'; to stop at text that starts '
+                         'with [, quote it: stop=\'"[x"\'')
 
 
 def _load(args):
     import torch
 
     import framework
+    from framework.inference.device import usable_device
 
     if not args.ckpt:
         raise NlpfError("no checkpoint given", hint="pass ckpt=PATH (a directory from `nlpf train` or `nlpf import hf`)")
@@ -66,13 +120,15 @@ def _load(args):
     if not args.ckpt.startswith(PACKAGED_PREFIX) and not Path(args.ckpt).is_dir():
         raise NlpfError(f"checkpoint directory '{args.ckpt}' does not exist",
                         hint="pass ckpt=PATH: a checkpoint or run directory from `nlpf train`, or one from `nlpf import hf`")
-    pipe = framework.load(args.ckpt)
+    # device and dtype are checked before the (slow) load
+    device = usable_device(args.device)
     dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
     if args.dtype not in dtypes:
         from framework.errors import did_you_mean
 
         raise NlpfError(f"unknown dtype '{args.dtype}'." + did_you_mean(args.dtype, dtypes), hint="dtype=float32|bfloat16")
-    pipe.model.to(device=args.device, dtype=dtypes[args.dtype]).eval()
+    pipe = framework.load(args.ckpt)
+    pipe.model.to(device=device, dtype=dtypes[args.dtype]).eval()
     return pipe
 
 
@@ -151,16 +207,18 @@ def _run_generation(a: GenerateArgs, require: Optional[str]) -> int:
     stream = (a.stream and a.prompt is not None and a.output is None and strategy_of(o) != "beam"
               and o.num_return_sequences == 1)
     on_text = (lambda piece: (sys.stdout.write(piece), sys.stdout.flush())) if stream else None
+    number = 0  # of the prompt
     with output_stream(a.output) as out:
         for rows in chunks(_prompts(a), 8 * a.batch_size):  # a large input file is never read whole
             results = pipe.generate([r["prompt"] for r in rows], batch_size=a.batch_size, details=True,
                                     on_text=on_text, **options)
             for row, hyps in zip(rows, results):
+                number += 1
                 if stream:
                     out.write("\n")
-                elif a.output is None:
-                    for g in hyps:
-                        out.write(g.text + "\n")
+                elif a.output is None:  # text for reading; several sequences a prompt are marked [prompt.rank]
+                    for rank, g in enumerate(hyps, 1):
+                        out.write((f"[{number}.{rank}] " if len(hyps) > 1 else "") + g.text + "\n")
                 else:
                     record = dict(row)
                     record["generations"] = [{"text": g.text, "score": g.score, "finish_reason": g.finish_reason,

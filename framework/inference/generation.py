@@ -131,7 +131,8 @@ class DecoderRunner:
 
     With a TaskModel (`backbone` + `head`) the head runs on the last position only, and a batch
     without padding passes no mask, so attention takes its fused causal path. A backbone that sets
-    `static_cache = True` gets a preallocated cache sized for prompt + `max_new_tokens`.
+    `static_cache = True` gets a preallocated cache sized for prompt + `max_new_tokens` - 1: the last new
+    token is never fed back (the position check of `InferenceMixin.generate_tokens` counts the same way).
     """
 
     def __init__(self, model, use_cache: bool = True, max_new_tokens: int = 0):
@@ -163,10 +164,12 @@ class DecoderRunner:
         self.ids, self.mask = input_ids, attention_mask
         self.length = input_ids.shape[1]
         self.padded = bool((attention_mask == 0).any())
+        fed = self.length + max(self.max_new - 1, 0)  # positions ever fed: the last new token is not
         if self.padded:
-            self.full_mask = torch.cat([attention_mask, attention_mask.new_ones(len(attention_mask), self.max_new)], 1)
+            extra = attention_mask.new_ones(len(attention_mask), fed - self.length)
+            self.full_mask = torch.cat([attention_mask, extra], 1)
             self.positions = (self.full_mask.long().cumsum(-1) - 1).clamp(min=0)
-        past = StaticCache(self.length + self.max_new) if self.static else None
+        past = StaticCache(fed) if self.static else None
         return self._call(input_ids, past)
 
     def advance(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -217,7 +220,8 @@ class Seq2SeqRunner:
         # without padding the decoder's cross-attention needs no mask (checked once, not at every step)
         self.mask = attention_mask if bool((attention_mask == 0).any()) else None
         self.ids = input_ids.new_full((input_ids.shape[0], 1), self.start_id)
-        self.past = StaticCache(1 + self.max_new) if self.static else None
+        # fed: the start token and every new token but the last
+        self.past = StaticCache(max(self.max_new, 1)) if self.static else None
         return self._call(self.ids)
 
     def advance(self, tokens: torch.Tensor) -> torch.Tensor:

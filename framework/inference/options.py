@@ -5,6 +5,7 @@ option gets a "did you mean" and a wrong type names the key.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -114,3 +115,7 @@ class ScoreArgs:
 
     def __post_init__(self):
         checks.positive(self, "batch_size")
+        for name in ("lm_weight", "length_bonus"):  # NaN totals would sort first and are not valid JSON
+            if not math.isfinite(getattr(self, name)):
+                raise checks.FieldError(name, getattr(self, name), "must be a finite number",
+                                        hint=f"set {name} to a number such as 0.5")

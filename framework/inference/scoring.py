@@ -108,8 +108,9 @@ def score_masked(model, token_rows: Sequence[Sequence[int]], mask_id: int, skip:
 def windows(row: Sequence[int], width: int) -> list[tuple[list[int], int]]:
     """Split a token row into windows of at most `width` tokens for a decoder with that context, as
     (window, context): the first `context` tokens of a window only condition the rest. A row that fits is one
-    window. A longer one slides by width // 2: every token after the first is scored exactly once, with at
-    least width - width // 2 tokens before it (the sliding window of `transformers`' perplexity guide)."""
+    window. A longer one slides by width // 2, the last window ending at the end of the row: every token after
+    the first is scored exactly once, with at least width - width // 2 tokens before it. (The `transformers`
+    perplexity guide's loop does not align its last window to the end, so its numbers differ slightly.)"""
     if width < 2:
         raise ValueError(f"a scoring window needs room for a token and its context, got width {width}")
     if len(row) <= width:
@@ -168,14 +169,33 @@ def read_nbest(lines: Iterable[str], where: str = "input") -> Iterator[dict]:
             keys = ", ".join(item) if isinstance(item, dict) else type(item).__name__
             raise NlpfError(f"{where}, line {number}: no 'hypotheses' list (found: {keys})",
                             hint='each line is {"id": ..., "hypotheses": [{"text": ..., "score": ...}, ...]}')
+        source = item.get("source")
+        if source is not None and not isinstance(source, str):
+            raise NlpfError(f"{where}, line {number}: 'source' is {json.dumps(source)}, not a string",
+                            hint='write the source as a string: "source": "..."')
         for k, h in enumerate(hyps):
             if not isinstance(h, dict) or "text" not in h:
                 raise NlpfError(f"{where}, line {number}: hypothesis {k} has no 'text'",
                                 hint='a hypothesis is {"text": "...", "score": first_pass_score}')
-            if not isinstance(h.get("score", 0.0), (int, float)):
-                raise NlpfError(f"{where}, line {number}: hypothesis {k} has a non-numeric score {h['score']!r}",
+            if not isinstance(h["text"], str):
+                raise NlpfError(f"{where}, line {number}: hypothesis {k} has a 'text' that is {json.dumps(h['text'])}, "
+                                "not a string", hint='quote the hypothesis: {"text": "...", "score": first_pass_score}')
+            score = h.get("score", 0.0)
+            if isinstance(score, bool) or not isinstance(score, (int, float)):
+                raise NlpfError(f"{where}, line {number}: hypothesis {k} has a non-numeric score {json.dumps(score)}",
                                 hint="score is the first-pass log score (a number); leave it out to use 0")
+            if not _finite(score):  # JSON has no NaN or infinity to write back, and NaN would sort first
+                raise NlpfError(f"{where}, line {number}: hypothesis {k} has a non-finite score {json.dumps(score)}",
+                                hint="score is a finite first-pass log score; leave out a hypothesis the first pass "
+                                     "ruled out, or give it a very low score such as -1e9")
         yield item
+
+
+def _finite(x: float) -> bool:
+    try:
+        return math.isfinite(x)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def rerank(item: dict, lm_scores: Sequence[float], lm_weight: float, length_bonus: float) -> dict:

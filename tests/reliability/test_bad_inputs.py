@@ -71,8 +71,8 @@ CASES = [
          "trainer.max_time=00:12:00:00"),
     Case("unknown strategy", ["train", "trainer.strategy=foo", *QUICK], ("Lightning cannot set up", "foo"),
          "trainer.strategy=foo"),
-    Case("a GPU accelerator without a GPU", ["train", "trainer.accelerator=gpu", *QUICK], ("gpu",),
-         "trainer.accelerator=gpu") if not __import__("torch").cuda.is_available() else None,
+    Case("a GPU accelerator without a GPU", ["train", "trainer.accelerator=gpu", *QUICK],
+         ("trainer.accelerator=gpu", "no CUDA GPU"), "trainer=cpu") if not __import__("torch").cuda.is_available() else None,
     Case("heads do not divide the width", ["train", "model.n_head=5"], ("model.n_embd", "model.n_head=5"), ""),
     Case("splits leave no training data", ["train", "data.test_ratio=0.95"], ("data.test_ratio",), "test_ratio=0.1"),
     Case("masking probability above 1", ["train", "model=bert_tiny", "head=bert_mlm", "objective=masked_lm",
@@ -172,7 +172,27 @@ CASES = [
     Case("generate past the position table", ["generate", "ckpt={ckpt}", "prompt=hi", "max_new_tokens=1000"],
          ("max_new_tokens=1000", "n_positions=64"), "at most"),
     Case("generate from a prompt longer than the position table", ["generate", "ckpt={ckpt}", "prompt=" + "x" * 80],
-         ("prompt (", "n_positions=64"), "shorten the prompt to fewer than 64 tokens"),
+         ("prompt (80 tokens)", "n_positions=64"), "shorten the prompt to at most 33 tokens"),
+    Case("generate one token past the position table", ["generate", "ckpt={ckpt}", "prompt=" + "x" * 60,
+                                                        "max_new_tokens=6"],
+         ("max_new_tokens=6", "needs 65 positions", "n_positions=64"), "max_new_tokens to at most 5"),
+    Case("generate with a malformed stop list", ["generate", "ckpt={ckpt}", "prompt=hi", 'stop=["a", "b"'],
+         ('stop=["a", "b"',), "stop='[\".\", \"!\"]'"),
+    Case("generate with a malformed list argument", ["generate", "ckpt={ckpt}", "prompt=hi", "num_beams=[2"],
+         ("num_beams=[2",), "brackets"),
+    Case("generate on a GPU that is not there", ["generate", "ckpt={ckpt}", "prompt=hi", "device=cuda:99"],
+         ("device=cuda:99", "not available"), "device="),
+    Case("generate on an unknown device", ["generate", "ckpt={ckpt}", "prompt=hi", "device=gpu"],
+         ("device=gpu",), "device=cpu"),
+    Case("score on a GPU that is not there", ["score", "ckpt={ckpt}", "input={fx}/lines.txt", "device=cuda:99"],
+         ("device=cuda:99", "not available"), "device="),
+    Case("rescore a hypothesis whose text is a number", ["score", "ckpt={ckpt}", "input={fx}/nbest_int.jsonl",
+                                                         "nbest=true"],
+         ("nbest_int.jsonl, line 1", "hypothesis 0", "'text'", "5"), '"text": "..."'),
+    Case("rescore a NaN first-pass score", ["score", "ckpt={ckpt}", "input={fx}/nbest_nan.jsonl", "nbest=true"],
+         ("nbest_nan.jsonl, line 2", "non-finite score NaN"), "finite"),
+    Case("rescore with a NaN lm_weight", ["score", "ckpt={ckpt}", "input={fx}/nbest_ok.jsonl", "nbest=true",
+                                          "lm_weight=nan"], ("lm_weight", "finite"), "lm_weight"),
     Case("generate with a negative temperature", ["generate", "ckpt={ckpt}", "prompt=hi", "temperature=-1"],
          ("temperature",), "temperature"),
     Case("evaluate with a zero batch size", ["evaluate", "ckpt={ckpt}", "batch_size=0"], ("batch_size", "'0'"),
@@ -264,6 +284,10 @@ def fx(tmp_path_factory, tiny_ckpt) -> Path:
     (root / "broken.jsonl").write_text('{"text": "a", "label": "x"}\n{"text": "b", "label"\n')
     (root / "badutf8.csv").write_bytes(b"text,label\ngood \xff\xfe film,pos\nbad film,neg\n")
     (root / "badutf8.txt").write_bytes(b"hello \xc3\x28 world\nmore text\n")
+    (root / "nbest_ok.jsonl").write_text('{"id": 1, "hypotheses": [{"text": "a b", "score": -1.0}]}\n')
+    (root / "nbest_int.jsonl").write_text('{"id": 1, "hypotheses": [{"text": 5, "score": -1.0}]}\n')
+    (root / "nbest_nan.jsonl").write_text('{"id": 1, "hypotheses": [{"text": "a", "score": -1.0}]}\n'
+                                          '{"id": 2, "hypotheses": [{"text": "b", "score": NaN}]}\n')
     (root / "notmodel.model").write_text("not a sentencepiece model\n")
     (root / "foreign").mkdir()
     (root / "foreign" / "notes.md").write_text("my notes\n")

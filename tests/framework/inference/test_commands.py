@@ -134,3 +134,82 @@ def test_score_cli_refuses_a_seq2seq_target_without_its_source(t5_ckpt, tmp_path
     out = tmp_path / "s.jsonl"
     assert main(["score", f"ckpt={t5_ckpt}", f"input={pairs}", f"output={out}"]) == 2
     assert "no 'source'" in capsys.readouterr().err and not out.exists()  # no half-written output
+
+
+@pytest.mark.parametrize("arg, stop", [
+    ("stop= this", " this"),  # one stop string: kept exactly as typed, like prompt=
+    ("stop=this ", "this "),
+    ('stop=" this"', " this"),  # quoted: unquoted, as prompt= is
+    ('stop="\\n"', "\n"),
+    ('stop=[" this", "."]', [" this", "."]),  # a list
+    ("stop=null", None),
+])
+def test_stop_argument_keeps_its_whitespace(arg, stop):
+    from framework.inference.commands import _parse
+    from framework.inference.options import GenerateArgs
+
+    assert _parse(GenerateArgs, ["prompt=hi", arg]).stop == stop
+
+
+def test_stop_strings_from_the_command_line_cut_like_the_python_api(gpt_ckpt, capsys):
+    full = framework.load(gpt_ckpt).generate("Hello", max_new_tokens=12)
+    stop = " " + full[3:5]  # a leading space that must not be lost
+    expected = framework.load(gpt_ckpt).generate("Hello", max_new_tokens=12, stop=stop)
+    assert main(["generate", f"ckpt={gpt_ckpt}", "prompt=Hello", "max_new_tokens=12", f"stop={stop}",
+                 "stream=false"]) == 0
+    assert capsys.readouterr().out == expected + "\n"
+
+
+@pytest.mark.parametrize("arg, says", [('stop=["a", "b"', 'stop=["a", "b"'), ("num_beams=[2", "num_beams=[2")])
+def test_a_malformed_list_argument_names_the_argument(gpt_ckpt, arg, says, capsys):
+    assert main(["generate", f"ckpt={gpt_ckpt}", "prompt=hi", arg]) == 2
+    err = capsys.readouterr().err
+    assert says in err.splitlines()[0] and "YAML file" not in err and "hint:" in err
+
+
+@pytest.mark.parametrize("command, args", [("generate", ["prompt=hi"]), ("translate", ["prompt=hi"]),
+                                           ("score", ["input={file}"]), ("predict", ["input={file}"]),
+                                           ("embed", ["input={file}"])])
+@pytest.mark.parametrize("device, says", [("cuda", "device=cuda is not available"),
+                                          ("cuda:7", "device=cuda:7 is not available"),
+                                          ("gpu", "unknown device: device=gpu")])
+def test_an_unavailable_device_is_refused_up_front(gpt_ckpt, tmp_path, monkeypatch, capsys, command, args, device,
+                                                   says):
+    import torch
+
+    import framework.pipeline
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(framework.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("loaded the model"))
+    (tmp_path / "in.txt").write_text("hello\n")
+    args = [a.format(file=tmp_path / "in.txt") for a in args]
+    assert main([command, f"ckpt={gpt_ckpt}", *args, f"device={device}"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert says in err[0] and "device=cpu" in err[1]
+
+
+def test_load_refuses_an_unavailable_device(gpt_ckpt, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(framework.errors.NlpfError, match="device=cuda is not available"):
+        framework.load(gpt_ckpt, device="cuda")
+    with pytest.raises(framework.errors.NlpfError, match="unknown device"):
+        framework.load(gpt_ckpt, device="gpu")
+    assert str(framework.load(gpt_ckpt, device="cpu").device) == "cpu"
+
+
+def test_several_sequences_a_prompt_are_numbered_on_the_terminal(gpt_ckpt, tmp_path, capsys):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("one\ntwo two\n")
+    options = ["num_beams=3", "num_return_sequences=2", "max_new_tokens=5"]
+    assert main(["generate", f"ckpt={gpt_ckpt}", f"input={prompts}", *options]) == 0
+    texts = framework.load(gpt_ckpt).generate(["one", "two two"], num_beams=3, num_return_sequences=2,
+                                              max_new_tokens=5)
+    assert capsys.readouterr().out == "".join(f"[{i}.{k}] {t}\n" for i, hyps in enumerate(texts, 1)
+                                              for k, t in enumerate(hyps, 1))
+    # output=- : one JSON record a prompt on stdout, for programs
+    assert main(["generate", f"ckpt={gpt_ckpt}", f"input={prompts}", *options, "output=-"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [[g["text"] for g in r["generations"]] for r in rows] == texts
+    assert [r["prompt"] for r in rows] == ["one", "two two"]

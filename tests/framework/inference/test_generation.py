@@ -169,6 +169,50 @@ def test_generation_refuses_a_classifier():
         clf.generate("hello")
 
 
+LIMIT = 16  # positions of the short-table model below
+
+
+@pytest.fixture(scope="module")
+def short_table():
+    """A GPT with a 16-position table, and the same weights with a 32-position table (first 16 rows equal)."""
+    from tests.framework.inference.conftest import GPT, make
+
+    small = make(GPT + [f"model.n_positions={LIMIT}", f"max_length={LIMIT}"])
+    big = make(GPT + [f"model.n_positions={2 * LIMIT}", f"max_length={LIMIT}"])
+    with torch.no_grad():
+        for ps, pb in zip(small.model.parameters(), big.model.parameters()):
+            pb[:ps.shape[0]].copy_(ps)
+    return small, big
+
+
+@pytest.mark.parametrize("options", [dict(), dict(num_beams=3, num_return_sequences=2), dict(do_sample=True, seed=3),
+                                     dict(use_cache=False), dict(num_beams=2, use_cache=False)])
+@pytest.mark.parametrize("prompts", [["abcdefghij"], ["abcdefghij", "abcd"]], ids=["alone", "left_padded"])
+def test_generation_reads_up_to_the_last_position(short_table, prompts, options, monkeypatch):
+    """The last new token is never fed back, so prompt + max_new_tokens - 1 positions are read (as in
+    `transformers`): at that boundary the tokens are those of a larger table, and a preallocated cache fits
+    exactly; one token more is refused."""
+    from framework.modules.kv_cache import LayerCache
+
+    small, big = short_table
+    sizes, allocate = [], LayerCache._allocate
+
+    def recording(self, k, v, size):
+        sizes.append(size)
+        return allocate(self, k, v, size)
+
+    monkeypatch.setattr(LayerCache, "_allocate", recording)
+    ids, mask = small._encode_prompts(prompts)
+    new = LIMIT + 1 - ids.shape[1]
+    out = small.generate_tokens(ids, mask, max_new_tokens=new, eos_token_id=[], **options)
+    assert all(len(g.token_ids) == new for hyps in out for g in hyps)
+    assert ids_of(out) == ids_of(big.generate_tokens(ids, mask, max_new_tokens=new, eos_token_id=[], **options))
+    if options.get("use_cache", True):
+        assert sizes and set(sizes) == {LIMIT}  # allocated once per layer, never grown
+    with pytest.raises(NlpfError, match=f"(?s)needs {LIMIT + 1} positions.*n_positions={LIMIT}.*at most {new}"):
+        small.generate_tokens(ids, mask, max_new_tokens=new + 1)
+
+
 def test_greedy_scores_are_summed_log_probabilities(gpt):
     ids, mask = gpt._encode_prompts(["score me"])
     g = gpt.generate_tokens(ids, mask, max_new_tokens=4, with_scores=True)[0][0]

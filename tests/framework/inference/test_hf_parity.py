@@ -97,6 +97,29 @@ def test_gpt2_left_padded_batch_matches_transformers(gpt2):
         assert [g.token_ids for hyps in ours for g in hyps] == expected
 
 
+@pytest.mark.parametrize("options", [dict(), dict(num_beams=3, num_return_sequences=2)], ids=["greedy", "beam"])
+def test_gpt2_generates_up_to_the_last_position_as_transformers_does(gpt2, options):
+    """prompt + max_new_tokens - 1 = n_positions: the last new token is never fed back, in either library.
+    Alone (positions from the cache length) and left padded in a batch (positions from the mask)."""
+    hf, pipe = gpt2
+    limit = hf.config.n_positions
+    g = torch.Generator().manual_seed(0)
+    long = torch.randint(EOS + 1, 211, (limit - 7,), generator=g).tolist()
+    short = long[:20]
+    width, new = len(long), limit + 1 - len(long)
+    ids = torch.tensor([long, [EOS] * (width - len(short)) + short])
+    mask = torch.tensor([[1] * width, [0] * (width - len(short)) + [1] * len(short)])
+    for rows in ([0], [0, 1]):
+        expected = hf.generate(ids[rows], attention_mask=mask[rows], max_new_tokens=new, eos_token_id=EOS,
+                               pad_token_id=EOS, **_hf_options(options))
+        expected = [_trim(r[width:], EOS, EOS) for r in expected.tolist()]
+        ours = pipe.generate_tokens(ids[rows], mask[rows], max_new_tokens=new, eos_token_id=EOS, **options)
+        assert [g.token_ids for hyps in ours for g in hyps] == expected
+        assert max(len(g.token_ids) for hyps in ours for g in hyps) == new  # the boundary is reached
+    with pytest.raises(framework.errors.NlpfError, match=f"at most {new}"):
+        pipe.generate_tokens(ids, mask, max_new_tokens=new + 1, eos_token_id=EOS, **options)
+
+
 @pytest.mark.parametrize("options", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "greedy")
 def test_t5_generation_matches_transformers(t5, options):
     hf, pipe = t5

@@ -111,6 +111,29 @@ def test_nbest_format_errors_name_the_line():
         list(read_nbest(["{oops"]))
 
 
+@pytest.mark.parametrize("line, says", [
+    ('{"hypotheses": [{"text": "a"}, {"text": 5}]}', "hypothesis 1 has a 'text' that is 5, not a string"),
+    ('{"hypotheses": [{"text": null}]}', "'text' that is null"),
+    ('{"hypotheses": [{"text": ["a"]}]}', "'text' that is [\"a\"]"),
+    ('{"hypotheses": [{"text": "a", "score": NaN}]}', "non-finite score NaN"),
+    ('{"hypotheses": [{"text": "a", "score": -Infinity}]}', "non-finite score -Infinity"),
+    ('{"hypotheses": [{"text": "a", "score": 1' + "0" * 400 + '}]}', "non-finite score 1000"),
+    ('{"hypotheses": [{"text": "a", "score": true}]}', "non-numeric score true"),
+    ('{"hypotheses": [{"text": "a", "score": "-1.5"}]}', 'non-numeric score "-1.5"'),
+    ('{"source": 3, "hypotheses": [{"text": "a"}]}', "'source' is 3, not a string"),
+])
+def test_nbest_fields_of_the_wrong_type_are_refused_naming_the_line(line, says):
+    good = json.dumps(NBEST[0])
+    with pytest.raises(NlpfError, match="line 2: ") as err:
+        list(read_nbest([good, line]))
+    assert says in err.value.message and err.value.hint
+
+
+def test_rescore_refuses_a_nan_score_from_python(gpt):
+    with pytest.raises(NlpfError, match="n-best item 1, line 1: hypothesis 0 has a non-finite score NaN"):
+        gpt.rescore([{"id": 1, "hypotheses": [{"text": "a", "score": float("nan")}]}])
+
+
 def test_empty_texts_score_zero_tokens(gpt):
     empty, one = gpt.score(["", "a"])
     assert empty == {"log_likelihood": 0.0, "num_tokens": 0, "perplexity": None}
@@ -186,6 +209,16 @@ def test_windows_score_every_token_once_with_context(width, length):
     assert scored == row[1:]
     with pytest.raises(ValueError, match="width 1"):
         windows(row, 1)
+
+
+def test_the_last_window_is_a_full_window_ending_at_the_end():
+    """What docs/inference.md describes (and where nlpf differs from the transformers guide's loop)."""
+    from framework.inference.scoring import windows
+
+    row = list(range(25))
+    parts = windows(row, 8)
+    assert [(w[0], len(w), c) for w, c in parts] == [(0, 8, 1), (4, 8, 4), (8, 8, 4), (12, 8, 4), (16, 8, 4),
+                                                  (17, 8, 7)]  # the last: full, ending at the end
 
 
 def test_a_text_longer_than_max_length_is_scored_in_sliding_windows(gpt):
@@ -278,3 +311,9 @@ def test_seq2seq_rescoring_needs_a_source_on_every_line(t5):
              {"id": "s2", "hypotheses": [{"text": "a home"}]}]
     with pytest.raises(NlpfError, match="n-best item 2 \\(id 's2'\\) has no 'source'"):
         t5.rescore(nbest)
+
+
+def test_seq2seq_rescoring_takes_a_null_source_as_missing(t5):
+    """Not the text "None": a null source is no source."""
+    with pytest.raises(NlpfError, match="n-best item 1 \\(id 's1'\\) has no 'source'"):
+        t5.rescore([{"id": "s1", "source": None, "hypotheses": [{"text": "a house"}]}])
