@@ -57,7 +57,7 @@ def test_hugging_face_name_says_which_key_to_use(preset, hf_name, nlpf_names, pl
 
 
 def test_a_typo_still_gets_did_you_mean():
-    with pytest.raises(ConfigError, match="Did you mean 'dropout'"):
+    with pytest.raises(ConfigError, match="Did you mean 'model.dropout'"):
         _model_node("gpt_tiny", "model.dropuot=0.2")
 
 
