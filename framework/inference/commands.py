@@ -42,7 +42,7 @@ def output_stream(path: Optional[str]) -> Iterator[TextIO]:
         raise
 
 
-def _parse(schema, args: list[str]):
+def parse_args(schema, args: list[str]):
     """parse_into; `key=-` (stdin/stdout) means the string '-', which a YAML parser would read as a list;
     `stop=` is parsed apart, so that one stop string keeps its spaces (see _stop_value)."""
     from framework.errors import ConfigError
@@ -143,7 +143,7 @@ def predict(args: list[str], ctx) -> int:
     """nlpf predict ckpt=PATH input=FILE|- [output=FILE] [batch_size=32] [format=auto] ..."""
     from framework.inference.predict import detect_format, open_input, read_records
 
-    a: PredictArgs = _parse(PredictArgs, args)
+    a: PredictArgs = parse_args(PredictArgs, args)
     fmt = detect_format(a.input, a.format)
     stream = open_input(a.input)
     pipe = _load(a)
@@ -230,12 +230,12 @@ def _run_generation(a: GenerateArgs, require: Optional[str]) -> int:
 
 def generate(args: list[str], ctx) -> int:
     """nlpf generate ckpt=PATH prompt=TEXT|input=FILE [num_beams=4 do_sample=true temperature=0.8 ...]"""
-    return _run_generation(_parse(GenerateArgs, args), require=None)
+    return _run_generation(parse_args(GenerateArgs, args), require=None)
 
 
 def translate(args: list[str], ctx) -> int:
     """nlpf translate ckpt=PATH prompt=TEXT|input=FILE [num_beams=4 ...]: generation on a seq2seq checkpoint."""
-    a: GenerateArgs = _parse(GenerateArgs, args)
+    a: GenerateArgs = parse_args(GenerateArgs, args)
     return _run_generation(a, require="seq2seq")
 
 
@@ -247,7 +247,7 @@ def score(args: list[str], ctx) -> int:
     from framework.inference.predict import chunks, detect_format, open_input, read_records
     from framework.inference.scoring import read_nbest
 
-    a: ScoreArgs = _parse(ScoreArgs, args)
+    a: ScoreArgs = parse_args(ScoreArgs, args)
     stream = open_input(a.input)
     pipe = _load(a)
     with stream, output_stream(a.output) as out:
@@ -285,7 +285,7 @@ def embed(args: list[str], ctx) -> int:
     """nlpf embed ckpt=PATH input=FILE|- [output=FILE] [pooling=mean normalize=true batch_size=32]"""
     from framework.inference.predict import chunks, detect_format, open_input, read_records
 
-    a: EmbedArgs = _parse(EmbedArgs, args)
+    a: EmbedArgs = parse_args(EmbedArgs, args)
     fmt = detect_format(a.input, a.format)
     stream = open_input(a.input)
     pipe = _load(a)

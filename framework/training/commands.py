@@ -211,11 +211,11 @@ def _parse_evaluate(args: list[str]) -> tuple[dict, list[str], list[str]]:
 
 def _decoding(pairs: list[str]) -> dict:
     """Decoding options from key=value arguments, typed and checked like nlpf translate's."""
-    from framework.config import parse_into
+    from framework.inference.commands import parse_args
     from framework.inference.generation import resolve_options
     from framework.inference.options import GenerationOptions
 
-    given = parse_into(GenerationOptions, pairs)
+    given = parse_args(GenerationOptions, pairs)  # as nlpf translate parses them (stop= keeps its spaces)
     resolve_options(given)  # a bad value names its key now, not after the test pass
     if given.num_return_sequences != 1:
         raise NlpfError("translation metrics score one output per source",

@@ -145,10 +145,10 @@ def test_score_cli_refuses_a_seq2seq_target_without_its_source(t5_ckpt, tmp_path
     ("stop=null", None),
 ])
 def test_stop_argument_keeps_its_whitespace(arg, stop):
-    from framework.inference.commands import _parse
+    from framework.inference.commands import parse_args
     from framework.inference.options import GenerateArgs
 
-    assert _parse(GenerateArgs, ["prompt=hi", arg]).stop == stop
+    assert parse_args(GenerateArgs, ["prompt=hi", arg]).stop == stop
 
 
 def test_stop_strings_from_the_command_line_cut_like_the_python_api(gpt_ckpt, capsys):

@@ -171,6 +171,12 @@ def test_t5_seq2seq_reports_bleu_next_to_copy_baseline(tmp_path, capsys):
         assert words in capsys.readouterr().err
 
 
+def test_evaluate_parses_decoding_options_as_translate_does():
+    from framework.training.commands import _decoding
+
+    assert _decoding(["stop= x", "num_beams=2"]) == {"stop": " x", "num_beams": 2}  # the stop keeps its space
+
+
 def test_activation_checkpointing_trains_the_same_model(tmp_path):
     runs = {}
     for flag in ("false", "true"):
