@@ -111,7 +111,9 @@ class TrainModule(pl.LightningModule):
     def _log_metrics(self, metrics: TaskMetrics, prefix: str) -> dict[str, float]:
         values = metrics.compute()
         metrics.reset()
-        self.log_dict({f"{prefix}/{k}": v for k, v in values.items()}, prog_bar=prefix == "val", sync_dist=False)
+        # compute() already gathered every rank's counts; sync_dist averages equal values (a no-op) and keeps
+        # Lightning from warning about unsynced epoch-level logs under DDP
+        self.log_dict({f"{prefix}/{k}": v for k, v in values.items()}, prog_bar=prefix == "val", sync_dist=True)
         return values
 
     def on_validation_epoch_end(self):
