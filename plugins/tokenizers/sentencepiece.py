@@ -72,7 +72,20 @@ class SentencePieceTokenizer(Tokenizer):
         return out
 
     def _decode_plain(self, ids: Sequence[int]) -> str:
-        return self.sp.decode(list(ids))
+        """sentencepiece drops its control pieces (<pad>, <s>, </s>) even where special tokens are kept: those are
+        written as their pieces, and the text between them decoded as usual (a leading ▁ still means a space)."""
+        parts, run = [], []
+        for i in list(ids) + [None]:
+            if i is not None and not self.sp.is_control(i):
+                run.append(i)
+                continue
+            if run:
+                spaced = parts and self.sp.id_to_piece(run[0]).startswith("\u2581")
+                parts.append((" " if spaced else "") + self.sp.decode(run))
+                run = []
+            if i is not None:
+                parts.append(self.sp.id_to_piece(i))
+        return "".join(parts)
 
     def token_to_id(self, token: str) -> int | None:
         index = self.sp.piece_to_id(token)

@@ -41,6 +41,16 @@ def test_special_tokens_and_sentinels(trained):
     assert tok.encode("river boat")[-1] == tok.eos_id  # the default template is T5's: </s> at the end
 
 
+def test_kept_special_tokens_are_written_out(trained):
+    tok, _ = trained
+    ids = tok.encode("river boat")  # ... </s>
+    assert tok.decode(ids) == "river boat"
+    assert tok.decode(ids, skip_special_tokens=False) == "river boat</s>"
+    assert tok.decode([tok.eos_id], skip_special_tokens=False) == "</s>"
+    # text after a control piece keeps its space
+    assert tok.decode(ids + tok.encode("river", add_special_tokens=False), skip_special_tokens=False) == "river boat</s> river"
+
+
 def test_training_is_cached_by_config_and_corpus(corpus, trained, monkeypatch):
     tok, cache = trained
     import plugins.tokenizers.sentencepiece as module
