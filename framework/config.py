@@ -367,7 +367,8 @@ def load(overrides: Sequence[str] = (), components: Sequence[str] = tuple(COMPON
 
 
 def _text_fields(schema: type) -> set[str]:
-    """Fields typed str or Optional[str]: their command-line values are taken verbatim, not parsed as YAML."""
+    """Fields typed str or Optional[str], and fields marked `metadata={"text_or_list": True}`: their
+    command-line values are taken verbatim, not parsed as YAML (a text-or-list value starting with [ is a list)."""
     import typing
 
     if not dataclasses.is_dataclass(schema):
@@ -376,7 +377,12 @@ def _text_fields(schema: type) -> set[str]:
         hints = typing.get_type_hints(schema)
     except Exception:  # noqa: BLE001 - unresolvable annotations: fall back to YAML parsing
         return set()
-    return {name for name, hint in hints.items() if hint is str or hint == typing.Optional[str]}
+    text = {name for name, hint in hints.items() if hint is str or hint == typing.Optional[str]}
+    return text | _text_or_list_fields(schema)
+
+
+def _text_or_list_fields(schema: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(schema) if f.metadata.get("text_or_list")} if dataclasses.is_dataclass(schema) else set()
 
 
 def parse_into(schema: type, overrides: Sequence[str], where: str = "argument") -> Any:
@@ -385,11 +391,12 @@ def parse_into(schema: type, overrides: Sequence[str], where: str = "argument") 
     Text fields keep their value as typed (`prompt=Translate: hello` stays a string), except `null`."""
     dotlist, verbatim = [], {}
     text = _text_fields(schema)
+    lists = _text_or_list_fields(schema)
     for o in overrides:
         if "=" not in o:
             raise ConfigError(f"cannot parse {where} '{o}'", hint="arguments look like key=value")
         key, _, value = o.partition("=")
-        if key in text and value not in ("null", "~"):
+        if key in text and value not in ("null", "~") and not (key in lists and value.lstrip().startswith("[")):
             if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":  # quoted on purpose: unquote
                 import yaml
 

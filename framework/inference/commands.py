@@ -43,23 +43,15 @@ def output_stream(path: Optional[str]) -> Iterator[TextIO]:
 
 
 def parse_args(schema, args: list[str]):
-    """parse_into; `key=-` (stdin/stdout) means the string '-', which a YAML parser would read as a list;
-    `stop=` is parsed apart, so that one stop string keeps its spaces (see _stop_value)."""
+    """parse_into; `key=-` (stdin/stdout) means the string '-', which a YAML parser would read as a list."""
     from framework.errors import ConfigError
 
-    stops = []
-    if "stop" in schema.__dataclass_fields__:
-        stops = [a[len("stop="):] for a in args if a.startswith("stop=")]
-        args = [a for a in args if not a.startswith("stop=")]
     try:
-        parsed = _parse_into(schema, args)
+        return _parse_into(schema, args)
     except ConfigError:
         if not any(a.endswith("=-") for a in args):
             raise
-        parsed = _parse_into(schema, [f"{a[:-2]}='-'" if a.endswith("=-") else a for a in args])
-    if stops:
-        parsed.stop = _stop_value(stops[-1])  # the last one wins, as for other keys
-    return parsed
+        return _parse_into(schema, [f"{a[:-2]}='-'" if a.endswith("=-") else a for a in args])
 
 
 def _parse_into(schema, args: list[str]):
@@ -72,8 +64,10 @@ def _parse_into(schema, args: list[str]):
         return parse_into(schema, args)
     except yaml.YAMLError as err:
         bad = next((a for a in args if _yaml_problem(a.partition("=")[2])), " ".join(args))
+        key = bad.partition("=")[0]
         raise ConfigError(f"cannot parse the argument {bad}: {_yaml_problem(bad.partition('=')[2]) or err}",
-                          hint="check the brackets and quotes of that value") from None
+                          hint=f"check the brackets and quotes of that value; a list looks like {key}='[\".\", \"!\"]'"
+                          ) from None
 
 
 def _yaml_problem(value: str) -> Optional[str]:
@@ -85,26 +79,6 @@ def _yaml_problem(value: str) -> Optional[str]:
     except yaml.YAMLError as err:
         return getattr(err, "problem", None) or str(err).splitlines()[0]
     return None
-
-
-def _stop_value(value: str):
-    """A `stop=` argument. One stop string is text kept exactly as typed, as prompt= is (a YAML parse would
-    turn stop=" this" into "this"); `[...]` is a YAML list of them; a quoted value is unquoted."""
-    import yaml
-
-    if value in ("null", "~"):
-        return None
-    quoted = len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""
-    if not quoted and not value.startswith("["):
-        return value
-    problem = _yaml_problem(value)
-    if problem is None:
-        return yaml.safe_load(value)
-    if quoted:  # 'a' or 'b': not one quoted string, kept as typed (as parse_into does for text)
-        return value
-    raise NlpfError(f"cannot parse stop={value}: {problem}",
-                    hint='a list of stop strings looks like stop=\'[".", "!"]\'; to stop at text that starts '
-                         'with [, quote it: stop=\'"[x"\'')
 
 
 def _load(args):

@@ -33,7 +33,9 @@ class GenerationOptions:
     # beam cannot beat them at its current length; "never" only when it cannot at any length
     early_stopping: Any = False
     num_return_sequences: int = 1
-    stop: Any = field(default_factory=list)  # a stop string or a list of them; the text is cut before them
+    # a stop string or a list of them; the text is cut before them. On the command line one string is kept as
+    # typed, spaces included, and `[...]` is a list (parse_into's text_or_list)
+    stop: Any = field(default_factory=list, metadata={"text_or_list": True})
     seed: Optional[int] = None
     use_cache: bool = True
 
