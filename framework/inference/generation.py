@@ -144,6 +144,9 @@ class DecoderRunner:
         self.static = use_cache and getattr(backbone, "static_cache", False)
         self.pass_positions = _accepts(backbone.forward, "position_ids")
         self.linears = big_linears(model.head) if self.split else []
+        # steps after the prompt without module calls, where the backbone offers them (GPT.decoding_step)
+        maker = getattr(backbone, "decoding_step", None) if self.static and self.split else None
+        self.step = maker() if maker is not None else None
 
     def _call(self, ids, past):
         kwargs = {}
@@ -151,6 +154,10 @@ class DecoderRunner:
             kwargs["attention_mask"] = self.full_mask[:, :self.length]
             if self.pass_positions:
                 kwargs["position_ids"] = self.positions[:, self.length - ids.shape[1]:self.length]
+        if self.step is not None and ids.shape[1] == 1 and past is not None:
+            hidden = self.step(ids, past, kwargs.get("attention_mask"), kwargs.get("position_ids"))
+            self.past = past  # written in place
+            return head_logits(self.model.head, hidden, self.linears)[:, -1, :].float()
         if self.split:
             out = self.model.backbone(ids, past_key_values=past, use_cache=self.use_cache, **kwargs)
             logits = head_logits(self.model.head, last_position(out.last_hidden_state), self.linears)
@@ -202,8 +209,13 @@ class Seq2SeqRunner:
         self.split = hasattr(model, "backbone") and getattr(model, "head", None) is not None
         self.static = use_cache and self.split and getattr(model.backbone, "static_cache", False)
         self.linears = big_linears(model.head) if self.split else []
+        maker = getattr(model.backbone, "decoding_step", None) if self.static else None
+        self.step = maker() if maker is not None else None  # T5.decoding_step: steps without module calls
 
     def _call(self, ids):
+        if self.step is not None and ids.shape[1] == 1 and len(self.past):  # the first step fills the cross cache
+            hidden = self.step(ids, self.past, self.mask)
+            return head_logits(self.model.head, hidden, self.linears)[:, -1, :].float()
         if self.split:
             out = self.model.backbone.decode(ids, self.encoder_states, encoder_attention_mask=self.mask,
                                              past_key_values=self.past, use_cache=self.use_cache)

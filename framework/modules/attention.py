@@ -41,6 +41,13 @@ def attend_with_bias(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: Op
     return torch.bmm(probs, v.reshape(b * h, m, d)).view(b, h, n, d)
 
 
+def bias_as(bias: Optional[torch.Tensor], dtype: torch.dtype) -> Optional[torch.Tensor]:
+    """A float bias in the queries' dtype (a boolean mask or None unchanged)."""
+    if bias is not None and bias.is_floating_point() and bias.dtype != dtype:
+        return bias.clamp(min=torch.finfo(dtype).min).to(dtype)  # float32 min is -inf in float16
+    return bias
+
+
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Optional[torch.Tensor], scale: Optional[float],
            dropout: float = 0.0, is_causal: bool = False) -> torch.Tensor:
     """Scaled dot-product attention [B, heads, n, d]; mask: None, boolean "may attend" or additive float bias.
@@ -119,9 +126,7 @@ class Attention(nn.Module):
             elif cache is not None:
                 k = torch.cat([cache[0], k], dim=2)
                 v = torch.cat([cache[1], v], dim=2)
-        if bias is not None and bias.is_floating_point() and bias.dtype != q.dtype:
-            bias = bias.clamp(min=torch.finfo(q.dtype).min).to(q.dtype)  # float32 min is -inf in float16
-        out = attend(q, k, v, bias, self.scale, self.dropout if self.training else 0.0, is_causal)
+        out = attend(q, k, v, bias_as(bias, q.dtype), self.scale, self.dropout if self.training else 0.0, is_causal)
         out = out.transpose(1, 2).reshape(b, n, self.num_heads * self.head_dim)
         if not use_cache:
             return self.out(out), None

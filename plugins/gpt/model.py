@@ -1,12 +1,14 @@
 """GPT-2 decoder, built from framework.modules."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from framework.modules import BackboneOutput, Embeddings, TransformerLayer, attention_bias
+from framework.modules.layer_step import norm_fn, plain_modules, stack_step
 
 
 class GPT(nn.Module):
@@ -74,6 +76,30 @@ class GPT(nn.Module):
             states[-1] = x  # like GPT-2: the last hidden state is the normed one
         return BackboneOutput(x, tuple(states) if states is not None else None,
                               tuple(cache) if cache is not None else None)
+
+    def decoding_step(self) -> Optional[Callable]:
+        """forward() for one new token per row after the prompt, without module calls (decoding at batch 1 is
+        bound by per-call overhead; framework/modules/layer_step.py), or None when it cannot be replayed exactly.
+
+        The function takes ids [B, 1], the StaticCache the prompt's forward filled, attention_mask [B, past + 1]
+        (None without padding) and position_ids [B, 1] (None: the next position), and returns the last hidden
+        state [B, 1, hidden], the same floats as forward()."""
+        e = self.embeddings
+        layers, final_norm = stack_step(self.layers), norm_fn(self.final_norm)
+        if (layers is None or final_norm is None or self.training or e.norm is not None or e.token_type is not None
+                or type(e.word) is not nn.Embedding or type(e.position) is not nn.Embedding or e.word.max_norm is not None
+                or e.position.max_norm is not None or not plain_modules(e, self.final_norm)):
+            return None
+        word, position = e.word.weight, e.position.weight
+
+        def step(ids: torch.Tensor, cache, attention_mask: Optional[torch.Tensor] = None,
+                 position_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
+            x = F.embedding(ids, word)
+            x = x + (position[cache[0].length] if position_ids is None else F.embedding(position_ids, position))
+            mask = None if attention_mask is None else attention_mask[:, None, None, :].to(torch.bool)
+            return final_norm(layers(x, cache, mask))
+
+        return step
 
 
 def build(cfg) -> GPT:

@@ -1,14 +1,16 @@
 """T5 encoder-decoder, built from framework.modules."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from framework.errors import ConfigError
 from framework.modules import (Attention, BackboneOutput, Dropout, FeedForward, RMSNorm, RelativePositionBias, TransformerLayer, activation,
                                attention_bias, bias_for_compute, causal_mask, padding_mask, to_bias)
+from framework.modules.layer_step import norm_fn, plain_modules, stack_step
 
 
 def parse_feed_forward_proj(value: str) -> tuple[str, bool]:
@@ -77,6 +79,23 @@ class T5Stack(nn.Module):
         return BackboneOutput(x, tuple(states) if states is not None else None,
                               tuple(cache) if cache is not None else None)
 
+    def decoding_step(self) -> Optional[Callable]:
+        """The decoder's forward() for one new position per row once the cache holds the cross-attention keys
+        and values, without module calls (framework/modules/layer_step.py); None for the encoder, in training
+        or when a layer cannot be replayed exactly. (x [B, 1, d_model], StaticCache, memory_mask) -> [B, 1, d_model]."""
+        layers, final_norm = stack_step(self.layers), norm_fn(self.final_norm)
+        if not self.decoder or self.training or layers is None or final_norm is None or not plain_modules(self.final_norm):
+            return None
+
+        def step(x: torch.Tensor, cache, memory_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+            past = cache[0].length
+            bias = self.relative_bias(1, past + 1, past)
+            memory_allowed = padding_mask(memory_mask)
+            memory_bias = to_bias(memory_allowed, x.dtype) if memory_allowed is not None else None
+            return final_norm(layers(x, cache, bias, memory_bias))
+
+        return step
+
 
 class T5(nn.Module):
     kind = "encoder-decoder"
@@ -129,6 +148,21 @@ class T5(nn.Module):
                            encoder_attention_mask, past_key_values, use_cache, output_hidden_states)
         out.encoder_last_hidden_state = encoder_hidden_states
         return out
+
+    def decoding_step(self) -> Optional[Callable]:
+        """decode() for one new token per row after the first (the cache then holds the cross-attention keys and
+        values), without module calls: (ids [B, 1], StaticCache, encoder_attention_mask) -> last hidden state
+        [B, 1, d_model], the same floats as decode(); None when it cannot be replayed exactly."""
+        step = self.decoder.decoding_step()
+        if step is None or type(self.shared) is not nn.Embedding or self.shared.max_norm is not None \
+                or not plain_modules(self.shared):
+            return None
+        weight = self.shared.weight
+
+        def run(ids: torch.Tensor, cache, encoder_attention_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+            return step(F.embedding(ids, weight), cache, encoder_attention_mask)
+
+        return run
 
     def forward(self, input_ids, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
                 past_key_values=None, use_cache=False, output_hidden_states=False,
