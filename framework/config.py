@@ -77,13 +77,31 @@ def _explain_missing_key(base: DictConfig, key: str) -> tuple[str, str]:
     """(message, hint) for an override of a key the composed config lacks."""
     parent, _, leaf = key.rpartition(".")
     siblings = list(OmegaConf.select(base, parent).keys()) if parent and OmegaConf.select(base, parent) is not None else list(base.keys())
-    renamed = _renamed(_component_schema(parent, OmegaConf.select(base, parent)), leaf, parent)
+    schema = _component_schema(parent, OmegaConf.select(base, parent))
+    if dataclasses.is_dataclass(schema):  # fields its YAML leaves out can be set too
+        siblings += [f.name for f in dataclasses.fields(schema) if f.name not in siblings]
+    renamed = _renamed(schema, leaf, parent)
     if renamed:
         return f"unknown config key '{key}'." + renamed, "nlpf names a setting the same in every model family (docs/models.md lists the renamed ones)"
     if not parent:  # a misspelt group (experimnt=...) is as likely as a misspelt top-level key
         siblings += sorted(_group_names())
     return (f"unknown config key '{key}'." + did_you_mean(leaf, [str(s) for s in siblings], f"{parent}." if parent else ""),
             f"use +{key}=VALUE only if you really mean to add a new key")
+
+
+def _schema_only_keys(base: DictConfig, overrides: Sequence[str]) -> set[str]:
+    """Keys set by plain `group.field=value` overrides that the group's YAML leaves out but the selected
+    component's registered schema defines (a plugin's YAML may list only what it changes)."""
+    keys = set()
+    for o in overrides:
+        key = _override_key(o)
+        group, _, leaf = key.partition(".")
+        if o[:1] in "+~" or "." in leaf or not leaf or OmegaConf.select(base, key, default=None) is not None:
+            continue
+        schema = _component_schema(group, OmegaConf.select(base, group))
+        if dataclasses.is_dataclass(schema) and leaf in {f.name for f in dataclasses.fields(schema)}:
+            keys.add(key)
+    return keys
 
 
 def _component_schema(group: str, node: Any) -> Any:
@@ -160,6 +178,10 @@ def compose(overrides: Sequence[str] = (), config_name: str = CONFIG_NAME) -> Di
                 except Exception:  # noqa: BLE001 - fall back to the raw message
                     base = None
                 if base is not None and OmegaConf.select(base, key, default=None) is None:
+                    schema_keys = _schema_only_keys(base, overrides)
+                    if schema_keys:  # a field of the component's schema that its YAML leaves out: set it
+                        return compose([f"++{o}" if _override_key(o) in schema_keys else o for o in overrides],
+                                       config_name)
                     message, hint = _explain_missing_key(base, key)
                     raise ConfigError(message, hint=hint) from None
             cause = err.__cause__ or err

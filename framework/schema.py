@@ -53,6 +53,7 @@ class TrainerConfig:
     on_nan: str = "stop"  # stop | skip
     keep_freed_memory: bool = True  # glibc malloc keeps freed blocks: no page faults for big per-step tensors
     activation_checkpointing: bool = False  # recompute each transformer layer in the backward: less memory
+    find_unused_parameters: bool = False  # DDP: allow parameters that get no gradient in some step (slower)
 
     def __post_init__(self):
         checks.one_of(self, "accelerator", ACCELERATORS)

@@ -85,6 +85,16 @@ def _fit_setup_error(err: ValueError, cfg) -> Exception:
                             "to validate at the end of each epoch")
 
 
+def _unused_parameters_error(err: RuntimeError, module) -> Exception:
+    """DDP stops when a step leaves trained parameters without a gradient: name our setting for it."""
+    if "not used in producing the loss" not in str(err) and "Expected to have finished reduction" not in str(err):
+        return err
+    return ConfigError(f"DDP: a training step left some of the {type(module.model.backbone).__name__} model's "
+                       "trained parameters without a gradient (a layer or head part its forward did not use)",
+                       hint="set trainer.find_unused_parameters=true (DDP then looks for them every step, which "
+                            "costs some speed), or freeze what is never used with optim.freeze=[PREFIX,...]")
+
+
 def _save_fn(run, module):
     from framework.checkpoint import save_checkpoint
 
@@ -136,11 +146,13 @@ def run_training(args: list[str]) -> dict:
             trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_ckpt) if resume_ckpt else None)
         except ValueError as err:
             raise _fit_setup_error(err, cfg) from None
+        except RuntimeError as err:
+            raise _unused_parameters_error(err, module) from None
     except safety.SIGTERMException:
         stop = next(c for c in trainer.callbacks if isinstance(c, safety.GracefulStop))
         raise stop.preempted(trainer) from None
-    except BaseException:
-        if (trainer is None or trainer.global_step == 0) and not rundir.is_spawned_rank():
+    except BaseException as err:
+        if (trainer is None or trainer.global_step == 0 or isinstance(err, ConfigError)) and not rundir.is_spawned_rank():
             safety.discard_unstarted_run(run_dir)  # a mistake leaves no half-made run directory (keeps checkpoints)
         raise
     train_seconds = time.perf_counter() - start

@@ -5,7 +5,7 @@ import pytorch_lightning as pl
 import torch
 
 from framework.metrics import TaskMetrics
-from framework.training.optim import build_optimizer, build_scheduler
+from framework.training.optim import build_optimizer, build_scheduler, freeze
 
 # metric that picks the best checkpoint and drives early stopping, per task: (name, mode)
 MONITOR = {
@@ -56,6 +56,8 @@ class TrainModule(pl.LightningModule):
     def __init__(self, cfg, model: torch.nn.Module, objective, labels: list[str] | None = None):
         super().__init__()
         self.cfg, self.model, self.objective = cfg, model, objective
+        # frozen now, before DDP wraps the model: it expects a gradient for every parameter that requires one
+        freeze(model, cfg.optim.get("freeze"))
         self.labels = list(labels or [])
         kwargs = {"max_answer_length": objective.max_answer_length} if objective.task == "qa" else {}
         self.val_metrics = TaskMetrics(objective.task, self.labels, **kwargs)

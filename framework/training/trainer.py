@@ -50,8 +50,9 @@ def _strategy(t):
     if strategy == "ddp":
         from pytorch_lightning.strategies import DDPStrategy
 
-        # heads and poolers that a task does not use would otherwise stop DDP with an error
-        return DDPStrategy(find_unused_parameters=True,
+        # off by default (Lightning's default too): looking for unused parameters walks the autograd graph every
+        # step; a model that leaves some without a gradient gets a clear error that names the setting
+        return DDPStrategy(find_unused_parameters=bool(t.find_unused_parameters),
                            process_group_backend="gloo" if str(t.accelerator) == "cpu" else None)
     return strategy
 

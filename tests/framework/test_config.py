@@ -123,6 +123,15 @@ def test_plugin_config_group_is_on_the_search_path():
     assert cfg.model.name == "bag_of_embeddings" and cfg.model.hidden_size == 16
 
 
+def test_a_schema_field_the_plugin_yaml_leaves_out_can_be_set():
+    pytest.importorskip("nlpf_demo_plugin")
+    base = ["model=bag_tiny", "~head", "~objective"]  # bag_tiny.yaml lists only name and hidden_size
+    cfg = config.load([*base, "model.unused_layer=true", "model.vocab_size=300"], components=("model",))
+    assert cfg.model.unused_layer is True and cfg.model.vocab_size == 300 and cfg.model.hidden_size == 16
+    with pytest.raises(ConfigError, match="Did you mean 'model.unused_layer'"):
+        config.load([*base, "model.unused_layr=true"], components=("model",))
+
+
 def test_parse_into_dataclass_suggests():
     from dataclasses import dataclass
 

@@ -33,6 +33,29 @@ def test_ddp_two_cpu_processes_one_run_dir(tmp_path):
     assert out.count("test loss") == 1  # printed by rank 0 only
 
 
+UNUSED = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "model=bag_tiny", "model.vocab_size=263",
+          "model.unused_layer=true", "objective=masked_lm", "head=lm", *TINY]  # a layer its forward never calls
+
+
+def test_ddp_names_the_setting_for_parameters_without_gradient(tmp_path):
+    proc = nlpf("train", "experiment_name=unused", *UNUSED)
+    out, _ = proc.communicate(timeout=240)
+    assert proc.returncode == 2, out[-3000:]
+    assert "without a gradient" in out and "trainer.find_unused_parameters=true" in out and "Traceback" not in out
+    assert not (tmp_path / "runs").exists()  # no half-made run directory
+
+    proc = nlpf("train", "experiment_name=unused", "trainer.find_unused_parameters=true", *UNUSED)
+    out, _ = proc.communicate(timeout=240)
+    assert proc.returncode == 0, out[-3000:]
+
+
+def test_ddp_trains_with_the_unused_layer_frozen(tmp_path):
+    proc = nlpf("train", "experiment_name=frozen", "optim.freeze=[backbone.unused]", *UNUSED)
+    out, _ = proc.communicate(timeout=240)
+    assert proc.returncode == 0, out[-3000:]
+    assert "test loss" in out
+
+
 def test_resume_auto_after_sigkill(tmp_path, capsys):
     args = ["train", "experiment_name=resume", *TINY, "trainer.max_epochs=20", "trainer.limit_train_batches=4",
             "trainer.checkpoint_every_n_steps=2", "trainer.log_every_n_steps=1"]
