@@ -33,6 +33,11 @@ def _prepare_run_dir(args: list[str]):
         ckpt = os.environ.get(rundir.RESUME_ENV) or None
         return load_frozen(run_dir), run_dir, (Path(ckpt) if ckpt else None)
     cfg = _compose(args)
+    launch = rundir.external_launch()
+    if launch is not None and launch.rank != 0:  # torchrun/srun started this rank too: take rank 0's run
+        handoff = rundir.handoff_file(launch, cfg.run_dir, cfg.experiment_name)
+        run_dir, ckpt = rundir.wait_for_handoff(handoff, launch.rank, float(os.environ.get("NLPF_LAUNCH_TIMEOUT", 600)))
+        return load_frozen(run_dir), run_dir, ckpt
     if cfg.get("init_from"):  # record the architecture and tokenizer actually used
         from framework.training.build import adopt_checkpoint_config, checkpoint_dir
 
@@ -40,6 +45,7 @@ def _prepare_run_dir(args: list[str]):
     if str(cfg.trainer.precision) == precision.AUTO:  # frozen resolved, so every rank and a resume agree
         cfg.trainer.precision, why = precision.resolve(cfg.trainer)
         _say(f"trainer.precision=auto: {cfg.trainer.precision} ({why})")
+    cfg_run_dir = cfg.run_dir  # as given: the other ranks of a torchrun/srun launch look for the handoff by it
     run_dir, ckpt = rundir.resolve_resume(cfg.resume, cfg.run_dir, cfg.experiment_name)
     if run_dir is None:
         run_dir = rundir.new_run_dir(cfg.experiment_name)
@@ -55,6 +61,8 @@ def _prepare_run_dir(args: list[str]):
                 _say("warning: resuming with settings that differ from the interrupted run: " + "; ".join(diffs[:8])
                      + (" ..." if len(diffs) > 8 else ""))
     freeze(cfg, run_dir)
+    if launch is not None:
+        rundir.write_handoff(rundir.handoff_file(launch, cfg_run_dir, cfg.experiment_name), run_dir, ckpt)
     os.environ[rundir.RUN_DIR_ENV] = str(run_dir)
     if ckpt is not None:
         os.environ[rundir.RESUME_ENV] = str(ckpt)
@@ -148,11 +156,14 @@ def run_training(args: list[str]) -> dict:
             raise _fit_setup_error(err, cfg) from None
         except RuntimeError as err:
             raise _unused_parameters_error(err, module) from None
+        finally:  # every rank has joined the process group by now, so read the handoff
+            rundir.remove_handoffs()
     except safety.SIGTERMException:
         stop = next(c for c in trainer.callbacks if isinstance(c, safety.GracefulStop))
         raise stop.preempted(trainer) from None
     except BaseException as err:
-        if (trainer is None or trainer.global_step == 0 or isinstance(err, ConfigError)) and not rundir.is_spawned_rank():
+        rundir.remove_handoffs()
+        if (trainer is None or trainer.global_step == 0 or isinstance(err, ConfigError)) and not rundir.is_secondary_rank():
             safety.discard_unstarted_run(run_dir)  # a mistake leaves no half-made run directory (keeps checkpoints)
         raise
     train_seconds = time.perf_counter() - start

@@ -33,6 +33,38 @@ def test_ddp_two_cpu_processes_one_run_dir(tmp_path):
     assert out.count("test loss") == 1  # printed by rank 0 only
 
 
+def _one_run_dir(tmp_path, name):
+    runs = list((tmp_path / "runs" / name).iterdir())
+    assert [r.name for r in runs if r.name.startswith(".launch-")] == []  # the handoff is cleaned up
+    assert len(runs) == 1, runs  # every rank trained in rank 0's run directory
+    assert (runs[0] / "resolved.yaml").is_file() and (runs[0] / "metrics.json").is_file()
+
+
+def test_torchrun_starts_every_rank_into_one_run_dir(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "framework.cli",
+                           "train", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+                           "experiment_name=torchrun", *TINY], env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    _one_run_dir(tmp_path, "torchrun")
+
+
+def test_srun_style_launch_every_rank_started_by_slurm(tmp_path):
+    """What srun does on one node: both tasks start at once with SLURM's variables (Lightning reads them)."""
+    procs = []
+    for rank in (0, 1):
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "SLURM_NTASKS": "2", "SLURM_NTASKS_PER_NODE": "2",
+               "SLURM_PROCID": str(rank), "SLURM_LOCALID": str(rank), "SLURM_NODEID": "0", "SLURM_JOB_ID": "4242",
+               "SLURM_STEP_ID": "0", "SLURM_NODELIST": "localhost", "SLURM_JOB_NAME": "train"}
+        procs.append(subprocess.Popen([sys.executable, "-m", "framework.cli", "train", "trainer=ddp",
+                                       "trainer.accelerator=cpu", "trainer.devices=2", "experiment_name=srun", *TINY],
+                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outs = [p.communicate(timeout=240)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs[0][-2000:] + outs[1][-2000:]
+    _one_run_dir(tmp_path, "srun")
+    assert "test loss" in outs[0] and "test loss" not in outs[1]
+
+
 UNUSED = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "model=bag_tiny", "model.vocab_size=263",
           "model.unused_layer=true", "objective=masked_lm", "head=lm", *TINY]  # a layer its forward never calls
 
