@@ -88,7 +88,7 @@ class GPT(nn.Module):
         layers, final_norm = stack_step(self.layers), norm_fn(self.final_norm)
         if (layers is None or final_norm is None or self.training or e.norm is not None or e.token_type is not None
                 or type(e.word) is not nn.Embedding or type(e.position) is not nn.Embedding or e.word.max_norm is not None
-                or e.position.max_norm is not None or not plain_modules(e, self.final_norm)):
+                or e.position.max_norm is not None or not plain_modules(self)):
             return None
         word, position = e.word.weight, e.position.weight
 

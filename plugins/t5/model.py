@@ -84,7 +84,7 @@ class T5Stack(nn.Module):
         and values, without module calls (framework/modules/layer_step.py); None for the encoder, in training
         or when a layer cannot be replayed exactly. (x [B, 1, d_model], StaticCache, memory_mask) -> [B, 1, d_model]."""
         layers, final_norm = stack_step(self.layers), norm_fn(self.final_norm)
-        if not self.decoder or self.training or layers is None or final_norm is None or not plain_modules(self.final_norm):
+        if not self.decoder or self.training or layers is None or final_norm is None or not plain_modules(self):
             return None
 
         def step(x: torch.Tensor, cache, memory_mask: Optional[torch.Tensor] = None) -> torch.Tensor:

@@ -37,3 +37,18 @@ def test_same_tokens_and_scores_as_the_modules(request, monkeypatch, which, back
     # cross-attention cache) goes through the modules
     assert steps == MAX_NEW - 1 and none == 0
     assert fast == slow
+
+
+@pytest.mark.parametrize("which, hooked", [("gpt", "backbone"), ("t5", "backbone.decoder"),
+                                           ("gpt", "backbone.final_norm"), ("t5", "backbone.decoder.layers.0.ffn")])
+def test_a_forward_hook_runs_at_every_step(request, which, hooked):
+    """A hook would be skipped by the steps without module calls: generation keeps the modules then."""
+    pipe = request.getfixturevalue(which)
+    calls = []
+    handle = pipe.model.get_submodule(hooked).register_forward_hook(lambda *args: calls.append(1))
+    try:
+        ids, mask = pipe._encode_prompts(PROMPTS[:1])
+        pipe.generate_tokens(ids, mask, max_new_tokens=MAX_NEW, eos_token_id=[])
+    finally:
+        handle.remove()
+    assert len(calls) == MAX_NEW  # the prompt's (T5: the start token's) forward and one per token fed back
