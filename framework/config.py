@@ -377,8 +377,8 @@ def validate(cfg: DictConfig, components: Sequence[str] = tuple(COMPONENT_GROUPS
     for group, node in out.items():
         merged_container[group] = OmegaConf.to_container(node, resolve=True)
     result = OmegaConf.create(merged_container)
-    if "model" in out:
-        check_pairing(result)
+    if "model" in out and not result.get("init_from"):  # else the checkpoint's architecture replaces the model:
+        check_pairing(result)  # checked once it is adopted (framework/training/commands.py)
         check_max_length(result)
     return result
 

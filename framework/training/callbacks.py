@@ -11,6 +11,16 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 
+class LaunchJoined(pl.Callback):
+    """Rank 0 of an srun launch removes its run-directory handoff once every rank has joined the process
+    group (so has read it): a run killed later leaves no handoff file behind."""
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        from framework.training.launch import remove_handoffs
+
+        remove_handoffs()
+
+
 class TokensPerSecond(pl.Callback):
     """Counts real (non-padding) tokens on the device and shows throughput every `every` steps.
 

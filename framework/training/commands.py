@@ -10,7 +10,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from framework.errors import ConfigError, NlpfError, did_you_mean
-from framework.training import precision, rundir
+from framework.training import launch, precision, rundir
 
 
 def _compose(args: list[str]):
@@ -24,28 +24,48 @@ def _say(message: str) -> None:
 
 
 def _prepare_run_dir(args: list[str]):
-    """Rank 0: compose, choose the run directory, freeze the config there and export it for the other ranks.
-    Other ranks (started by Lightning with the same command line): read that frozen config."""
-    from framework.config import freeze, load_frozen
+    """(config, run directory, Lightning checkpoint to resume or None) for this process.
+
+    Rank 0 composes the config, chooses the run directory, freezes the config there and hands it to the other
+    ranks: through the environment to the ranks Lightning starts, through framework.training.launch to the
+    ranks torchrun or srun started beside it. The other ranks read that one frozen config."""
+    from framework.config import load_frozen
 
     if rundir.is_spawned_rank():
         run_dir = Path(os.environ[rundir.RUN_DIR_ENV])
         ckpt = os.environ.get(rundir.RESUME_ENV) or None
         return load_frozen(run_dir), run_dir, (Path(ckpt) if ckpt else None)
     cfg = _compose(args)
-    launch = rundir.external_launch()
-    if launch is not None and launch.rank != 0:  # torchrun/srun started this rank too: take rank 0's run
-        handoff = rundir.handoff_file(launch, cfg.run_dir, cfg.experiment_name)
-        run_dir, ckpt = rundir.wait_for_handoff(handoff, launch.rank, float(os.environ.get("NLPF_LAUNCH_TIMEOUT", 600)))
+    started = launch.external_launch()
+    if started is None:
+        return _set_up_run(cfg)
+    launch.check_world_size(started, cfg.trainer.devices, int(cfg.trainer.num_nodes))
+    handoff = launch.Handoff(started, cfg.run_dir, cfg.experiment_name)
+    if started.rank != 0:
+        run_dir, ckpt = handoff.receive()
         return load_frozen(run_dir), run_dir, ckpt
+    try:
+        cfg, run_dir, ckpt = _set_up_run(cfg)
+    except NlpfError as err:
+        handoff.send(error=err.message)
+        raise
+    handoff.send(run_dir, ckpt)
+    return cfg, run_dir, ckpt
+
+
+def _set_up_run(cfg):
+    """Rank 0: adopt init_from's architecture, resolve precision, choose (or resume) the run directory, freeze."""
+    from framework.config import check_max_length, check_pairing, freeze
+
     if cfg.get("init_from"):  # record the architecture and tokenizer actually used
         from framework.training.build import adopt_checkpoint_config, checkpoint_dir
 
         cfg, _ = adopt_checkpoint_config(cfg, checkpoint_dir(cfg.init_from))
+        check_pairing(cfg)  # against the checkpoint's architecture, not the placeholder the config named
+        check_max_length(cfg)
     if str(cfg.trainer.precision) == precision.AUTO:  # frozen resolved, so every rank and a resume agree
         cfg.trainer.precision, why = precision.resolve(cfg.trainer)
         _say(f"trainer.precision=auto: {cfg.trainer.precision} ({why})")
-    cfg_run_dir = cfg.run_dir  # as given: the other ranks of a torchrun/srun launch look for the handoff by it
     run_dir, ckpt = rundir.resolve_resume(cfg.resume, cfg.run_dir, cfg.experiment_name)
     if run_dir is None:
         run_dir = rundir.new_run_dir(cfg.experiment_name)
@@ -61,8 +81,6 @@ def _prepare_run_dir(args: list[str]):
                 _say("warning: resuming with settings that differ from the interrupted run: " + "; ".join(diffs[:8])
                      + (" ..." if len(diffs) > 8 else ""))
     freeze(cfg, run_dir)
-    if launch is not None:
-        rundir.write_handoff(rundir.handoff_file(launch, cfg_run_dir, cfg.experiment_name), run_dir, ckpt)
     os.environ[rundir.RUN_DIR_ENV] = str(run_dir)
     if ckpt is not None:
         os.environ[rundir.RESUME_ENV] = str(ckpt)
@@ -156,14 +174,12 @@ def run_training(args: list[str]) -> dict:
             raise _fit_setup_error(err, cfg) from None
         except RuntimeError as err:
             raise _unused_parameters_error(err, module) from None
-        finally:  # every rank has joined the process group by now, so read the handoff
-            rundir.remove_handoffs()
     except safety.SIGTERMException:
         stop = next(c for c in trainer.callbacks if isinstance(c, safety.GracefulStop))
         raise stop.preempted(trainer) from None
     except BaseException as err:
-        rundir.remove_handoffs()
-        if (trainer is None or trainer.global_step == 0 or isinstance(err, ConfigError)) and not rundir.is_secondary_rank():
+        launch.remove_handoffs()
+        if (trainer is None or trainer.global_step == 0 or isinstance(err, ConfigError)) and not launch.is_secondary_rank():
             safety.discard_unstarted_run(run_dir)  # a mistake leaves no half-made run directory (keeps checkpoints)
         raise
     train_seconds = time.perf_counter() - start

@@ -63,13 +63,14 @@ def make_trainer(cfg, run_dir: Path, monitor: str, mode: str, save):
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor
 
-    from framework.training.callbacks import AtomicModelCheckpoint, NlpfCheckpoint, TokensPerSecond
+    from framework.training.callbacks import AtomicModelCheckpoint, LaunchJoined, NlpfCheckpoint, TokensPerSecond
     from framework.training.safety import AtomicCheckpointIO, ContinueLog, GracefulStop, RngStates
 
     quiet_lightning()
     t = cfg.trainer
     nlpf_ckpt = NlpfCheckpoint(run_dir / "checkpoints", save, monitor, mode)
     callbacks = [
+        LaunchJoined(),
         TokensPerSecond(every=max(int(t.log_every_n_steps), 1)),
         nlpf_ckpt,
         RngStates(),

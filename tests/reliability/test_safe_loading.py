@@ -93,7 +93,8 @@ def test_checkpoint_dirs_are_read_from_safetensors_only(command, tiny_ckpt, tmp_
     shutil.copytree(tiny_ckpt, d)
     (d / "x.txt").write_text("hello\n")
     marker = malicious(d / "model.safetensors", {"w": torch.ones(1)})
-    command = [a.replace("{d}", str(d)) for a in command] + (["trainer.max_steps=1"] if command[0] == "train" else [])
+    # train: a max_length that fits the checkpoint's position table, so the weights are what is refused
+    command = [a.replace("{d}", str(d)) for a in command] + (["trainer.max_steps=1", "max_length=32"] if command[0] == "train" else [])
     code, err = run(command, capsys)
     assert code == 2 and not marker.exists(), err
     assert "model.safetensors" in err and "Traceback" not in err

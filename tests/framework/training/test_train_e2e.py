@@ -70,7 +70,8 @@ def test_classification_from_own_pretrained_checkpoint(tmp_path, capsys):
     rows = ["text,label"] + [f"{'good great fine' if i % 2 else 'bad awful poor'} film number {i},"
                              f"{'pos' if i % 2 else 'neg'}" for i in range(60)]
     data.write_text("\n".join(rows) + "\n")
-    run = train(tmp_path / "cls", "model=bert_tiny", "head=sequence_classification",
+    # no model=: the checkpoint's architecture (an encoder) is checked against the objective, not the default GPT
+    run = train(tmp_path / "cls", "head=sequence_classification",
                 "objective=sequence_classification", "data=csv", f"data.path={data}", f"init_from={pre}")
     assert "loaded the backbone (new head)" in capsys.readouterr().err
     metrics = assert_run_dir(run)
@@ -91,6 +92,12 @@ def test_classification_from_own_pretrained_checkpoint(tmp_path, capsys):
     b = load_file(str(run / "checkpoints" / "last" / "model.safetensors"))
     key = next(k for k in a if "position" in k)
     assert torch.allclose(a[key][40:], b[key][40:], rtol=1e-2, atol=1e-6)
+
+    # an objective that does not fit the checkpoint's architecture is still refused, naming it
+    capsys.readouterr()
+    assert cli.main(["train", "objective=causal_lm", "head=lm", f"init_from={pre}", f"run_dir={tmp_path / 'no'}"]) == 2
+    assert "does not work with architecture 'bert'" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
 
 
 def test_wrong_objective_for_architecture_is_a_config_error(tmp_path, capsys):
