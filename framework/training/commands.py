@@ -46,8 +46,8 @@ def _prepare_run_dir(args: list[str]):
         return load_frozen(run_dir), run_dir, ckpt
     try:
         cfg, run_dir, ckpt = _set_up_run(cfg)
-    except NlpfError as err:
-        handoff.send(error=err.message)
+    except Exception as err:  # noqa: BLE001 - handed over, then raised as it is
+        handoff.send(error=err.message if isinstance(err, NlpfError) else f"{type(err).__name__}: {err}")
         raise
     handoff.send(run_dir, ckpt)
     return cfg, run_dir, ckpt
