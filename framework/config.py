@@ -79,7 +79,11 @@ def _explain_missing_key(base: DictConfig, key: str) -> tuple[str, str]:
     siblings = list(OmegaConf.select(base, parent).keys()) if parent and OmegaConf.select(base, parent) is not None else list(base.keys())
     schema = _component_schema(parent, OmegaConf.select(base, parent))
     if dataclasses.is_dataclass(schema):  # fields its YAML leaves out can be set too
-        siblings += [f.name for f in dataclasses.fields(schema) if f.name not in siblings]
+        fields = [f.name for f in dataclasses.fields(schema)]
+        if leaf in fields:  # `~group.field` or `+group.field` of a field the option's YAML leaves out
+            return (f"'{key}' is not in the composed config: the {parent} option's YAML leaves it at the default",
+                    f"set it with {key}=VALUE (there is nothing to remove or add)")
+        siblings += [f for f in fields if f not in siblings]
     renamed = _renamed(schema, leaf, parent)
     if renamed:
         return f"unknown config key '{key}'." + renamed, "nlpf names a setting the same in every model family (docs/models.md lists the renamed ones)"
@@ -180,8 +184,8 @@ def compose(overrides: Sequence[str] = (), config_name: str = CONFIG_NAME) -> Di
                 if base is not None and OmegaConf.select(base, key, default=None) is None:
                     schema_keys = _schema_only_keys(base, overrides)
                     if schema_keys:  # a field of the component's schema that its YAML leaves out: set it
-                        return compose([f"++{o}" if _override_key(o) in schema_keys else o for o in overrides],
-                                       config_name)
+                        return compose([f"++{o}" if o[:1] not in "+~" and _override_key(o) in schema_keys else o
+                                        for o in overrides], config_name)
                     message, hint = _explain_missing_key(base, key)
                     raise ConfigError(message, hint=hint) from None
             cause = err.__cause__ or err

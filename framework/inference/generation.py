@@ -126,6 +126,12 @@ def _accepts(fn, name: str) -> bool:
         return False
 
 
+def decoding_step(backbone):
+    """The backbone's one-position steps without module calls (GPT/T5 `decoding_step`), or None."""
+    make = getattr(backbone, "decoding_step", None)
+    return make() if make is not None else None
+
+
 class DecoderRunner:
     """Steps a decoder-only model. Prompts are left padded; positions come from the attention mask.
 
@@ -144,9 +150,7 @@ class DecoderRunner:
         self.static = use_cache and getattr(backbone, "static_cache", False)
         self.pass_positions = _accepts(backbone.forward, "position_ids")
         self.linears = big_linears(model.head) if self.split else []
-        # steps after the prompt without module calls, where the backbone offers them (GPT.decoding_step)
-        maker = getattr(backbone, "decoding_step", None) if self.static and self.split else None
-        self.step = maker() if maker is not None else None
+        self.step = decoding_step(backbone) if self.static and self.split else None
 
     def _call(self, ids, past):
         kwargs = {}
@@ -209,8 +213,7 @@ class Seq2SeqRunner:
         self.split = hasattr(model, "backbone") and getattr(model, "head", None) is not None
         self.static = use_cache and self.split and getattr(model.backbone, "static_cache", False)
         self.linears = big_linears(model.head) if self.split else []
-        maker = getattr(model.backbone, "decoding_step", None) if self.static else None
-        self.step = maker() if maker is not None else None  # T5.decoding_step: steps without module calls
+        self.step = decoding_step(model.backbone) if self.static else None
 
     def _call(self, ids):
         if self.step is not None and ids.shape[1] == 1 and len(self.past):  # the first step fills the cross cache

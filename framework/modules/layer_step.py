@@ -117,7 +117,8 @@ def layer_step(layer: nn.Module) -> Optional[LayerStep]:
 
 def stack_step(layers: nn.ModuleList) -> Optional[Callable]:
     """(x [B, 1, hidden], StaticCache, bias, memory_bias) -> x through every layer, or None when some layer
-    cannot be replayed exactly (the caller then runs the modules)."""
+    cannot be replayed exactly (the caller then runs the modules). The caller checks what holds the layers
+    (hooks on the backbone, its own class) itself."""
     steps = [layer_step(layer) for layer in layers]
     if None in steps or not plain_modules(*layers):
         return None

@@ -12,8 +12,8 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 
 class LaunchJoined(pl.Callback):
-    """Rank 0 of an srun launch removes its run-directory handoff once every rank has joined the process
-    group (so has read it): a run killed later leaves no handoff file behind."""
+    """Rank 0 of a torchrun/srun launch removes its run-directory handoff (file or store key) once every rank
+    has joined the process group, so has read it: a run killed later leaves no handoff behind."""
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         from framework.training.launch import remove_handoffs

@@ -39,6 +39,7 @@ def _prepare_run_dir(args: list[str]):
     started = launch.external_launch()
     if started is None:
         return _set_up_run(cfg)
+    launch.launch_timeout()  # a malformed NLPF_LAUNCH_TIMEOUT fails here, before any rank waits on it
     launch.check_world_size(started, cfg.trainer.devices, int(cfg.trainer.num_nodes))
     handoff = launch.Handoff(started, cfg.run_dir, cfg.experiment_name)
     if started.rank != 0:
@@ -111,14 +112,22 @@ def _fit_setup_error(err: ValueError, cfg) -> Exception:
                             "to validate at the end of each epoch")
 
 
+def _raise_as(converted: Exception, err: Exception):
+    """Raise our clearer error in place of Lightning's, or the original one unchanged (with its context)."""
+    if converted is err:
+        raise err
+    raise converted from None
+
+
 def _unused_parameters_error(err: RuntimeError, module) -> Exception:
     """DDP stops when a step leaves trained parameters without a gradient: name our setting for it."""
     if "not used in producing the loss" not in str(err) and "Expected to have finished reduction" not in str(err):
         return err
     return ConfigError(f"DDP: a training step left some of the {type(module.model.backbone).__name__} model's "
                        "trained parameters without a gradient (a layer or head part its forward did not use)",
-                       hint="set trainer.find_unused_parameters=true (DDP then looks for them every step, which "
-                            "costs some speed), or freeze what is never used with optim.freeze=[PREFIX,...]")
+                       hint="with trainer=ddp, set trainer.find_unused_parameters=true (DDP then looks for them "
+                            "every step, which costs some speed), or freeze what is never used with "
+                            "optim.freeze=[PREFIX,...]")
 
 
 def _save_fn(run, module):
@@ -171,9 +180,9 @@ def run_training(args: list[str]) -> dict:
         try:
             trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_ckpt) if resume_ckpt else None)
         except ValueError as err:
-            raise _fit_setup_error(err, cfg) from None
+            _raise_as(_fit_setup_error(err, cfg), err)
         except RuntimeError as err:
-            raise _unused_parameters_error(err, module) from None
+            _raise_as(_unused_parameters_error(err, module), err)
     except safety.SIGTERMException:
         stop = next(c for c in trainer.callbacks if isinstance(c, safety.GracefulStop))
         raise stop.preempted(trainer) from None

@@ -5,7 +5,8 @@ run directory through the environment (framework/training/rundir.py). torchrun a
 at once, so rank 0 hands the run over another way, and the others wait for it:
 
 - torchrun: through the launcher's own key/value store (every rank of one launch reaches it at MASTER_ADDR:
-  MASTER_PORT; a new launch or an elastic restart gets a fresh key), so nothing is written to disk;
+  MASTER_PORT; a new launch starts a new store, and rank 0 deletes the key once every rank has joined), so
+  nothing is written to disk;
 - srun: through a small file beside the run directory, named after the SLURM job, step and restart count
   (unique to the launch), removed by rank 0 once every rank has joined the process group (a file that
   carried rank 0's error, which rank 0 cannot know when all have read, is removed by a launch an hour later).
@@ -21,7 +22,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from framework.errors import NlpfError
 from framework.training.rundir import is_spawned_rank
@@ -52,11 +53,13 @@ def external_launch() -> Optional[Launch]:
             key = _file_key("torchrun", env["TORCHELASTIC_RUN_ID"], env.get("MASTER_ADDR", ""),
                             env.get("MASTER_PORT", ""), env.get("TORCHELASTIC_RESTART_COUNT", "0"))
         return Launch(int(env.get("RANK", "0")), int(env["WORLD_SIZE"]), key, store)
-    # what Lightning's SLURM environment takes as "srun started the ranks"
-    if int(env.get("SLURM_NTASKS", "1")) > 1 and env.get("SLURM_JOB_NAME") not in ("bash", "interactive"):
+    # srun sets SLURM_STEP_NUM_TASKS for the processes it starts; a batch script of a several-task job (no
+    # srun) has SLURM_NTASKS > 1 too, but it is one process
+    tasks = int(env.get("SLURM_STEP_NUM_TASKS", "1"))
+    if tasks > 1 and env.get("SLURM_JOB_NAME") not in ("bash", "interactive"):
         key = _file_key("slurm", env.get("SLURM_JOB_ID", ""), env.get("SLURM_STEP_ID", "0"),
                         env.get("SLURM_RESTART_COUNT", "0"))
-        return Launch(int(env.get("SLURM_PROCID", "0")), int(env["SLURM_NTASKS"]), key)
+        return Launch(int(env.get("SLURM_PROCID", "0")), tasks, key)
     return None
 
 
@@ -72,7 +75,7 @@ def is_secondary_rank() -> bool:
 
 def check_world_size(launch: Launch, devices, num_nodes: int) -> None:
     """torchrun/srun started `world_size` processes; the trainer must use one device per process."""
-    if isinstance(devices, (list, tuple)):
+    if isinstance(devices, Sequence) and not isinstance(devices, str):  # a list, also as OmegaConf's ListConfig
         per_node = len(devices)
     elif isinstance(devices, str) and devices.replace(",", "").strip().isdigit():
         per_node = len([d for d in devices.split(",") if d.strip()]) if "," in devices else int(devices)
@@ -94,7 +97,7 @@ def launch_timeout() -> float:
         seconds = float(value)
     except ValueError:
         seconds = -1.0
-    if not seconds > 0:
+    if not 0 < seconds < 1e8:  # also not inf or nan
         raise NlpfError(f"{TIMEOUT_ENV}={value!r} is not a number of seconds", hint=f"e.g. {TIMEOUT_ENV}=600")
     return seconds
 
@@ -117,6 +120,7 @@ class Handoff:
     def send(self, run_dir: Optional[Path] = None, ckpt: Optional[Path] = None, error: Optional[str] = None) -> None:
         payload = json.dumps({"run_dir": str(run_dir) if run_dir else None, "ckpt": str(ckpt) if ckpt else None,
                               "error": error})
+        _written.append(self)
         if self.path is None:
             self._store(launch_timeout()).set(self.launch.key, payload)
             return
@@ -130,7 +134,6 @@ class Handoff:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(payload)
         os.replace(tmp, self.path)
-        _written.append(self.path)
 
     def receive(self) -> tuple[Path, Optional[Path]]:
         """(run directory, checkpoint to resume or None); raises rank 0's error, or after the timeout."""
@@ -164,10 +167,19 @@ class Handoff:
                          hint=hint + f" ({TIMEOUT_ENV} sets the wait)")
 
 
-_written: list[Path] = []  # handoff files of this process (rank 0)
+_written: list[Handoff] = []  # handoffs this process (rank 0) sent
 
 
 def remove_handoffs() -> None:
-    """Rank 0, once every rank has joined the process group (they have read the handoff), or on failure."""
+    """Rank 0, once every rank has joined the process group (so has read the handoff), or on failure. The
+    store's key goes too: after an elastic restart that keeps torchrun's restart count (a node joined or
+    left), the ranks then wait for rank 0's new answer instead of reading the old one."""
     while _written:
-        _written.pop().unlink(missing_ok=True)
+        handoff = _written.pop()
+        if handoff.path is not None:
+            handoff.path.unlink(missing_ok=True)
+            continue
+        try:
+            handoff._store(launch_timeout()).delete_key(handoff.launch.key)
+        except RuntimeError:  # the store is gone (torchrun stopped): nothing left to read it
+            pass

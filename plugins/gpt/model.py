@@ -85,10 +85,13 @@ class GPT(nn.Module):
         (None without padding) and position_ids [B, 1] (None: the next position), and returns the last hidden
         state [B, 1, hidden], the same floats as forward()."""
         e = self.embeddings
-        layers, final_norm = stack_step(self.layers), norm_fn(self.final_norm)
-        if (layers is None or final_norm is None or self.training or e.norm is not None or e.token_type is not None
-                or type(e.word) is not nn.Embedding or type(e.position) is not nn.Embedding or e.word.max_norm is not None
+        if (type(self) is not GPT or type(e) is not Embeddings or self.training or e.norm is not None  # a subclass
+                or e.token_type is not None or type(e.word) is not nn.Embedding  # may change forward()
+                or type(e.position) is not nn.Embedding or e.word.max_norm is not None
                 or e.position.max_norm is not None or not plain_modules(self)):
+            return None
+        layers, final_norm = stack_step(self.layers), norm_fn(self.final_norm)
+        if layers is None or final_norm is None:
             return None
         word, position = e.word.weight, e.position.weight
 

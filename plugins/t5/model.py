@@ -54,9 +54,7 @@ class T5Stack(nn.Module):
         if self.decoder and mask is None and n > 1:  # is_causal cannot combine with a bias: build it
             mask = causal_mask(n, past + n, x.device)
         bias = bias if mask is None else bias + to_bias(mask, bias.dtype)
-        memory_allowed = padding_mask(memory_mask) if self.decoder else None
-        memory_bias = to_bias(memory_allowed, x.dtype) if memory_allowed is not None else None
-        bias, memory_bias = bias_for_compute(bias, x.device.type), bias_for_compute(memory_bias, x.device.type)
+        bias, memory_bias = self._for_compute(x, bias, memory_mask)
         if bias.requires_grad and bias.shape[0] != x.shape[0]:
             # training: expand over the batch once, so every layer's score matmul adds it as a view
             bias = bias.expand(x.shape[0], -1, -1, -1).contiguous()
@@ -79,19 +77,26 @@ class T5Stack(nn.Module):
         return BackboneOutput(x, tuple(states) if states is not None else None,
                               tuple(cache) if cache is not None else None)
 
+    def _for_compute(self, x, bias, memory_mask):
+        """(self-attention bias, cross-attention bias from the encoder's padding) in the compute dtype."""
+        memory_allowed = padding_mask(memory_mask) if self.decoder else None
+        memory_bias = to_bias(memory_allowed, x.dtype) if memory_allowed is not None else None
+        return bias_for_compute(bias, x.device.type), bias_for_compute(memory_bias, x.device.type)
+
     def decoding_step(self) -> Optional[Callable]:
-        """The decoder's forward() for one new position per row once the cache holds the cross-attention keys
-        and values, without module calls (framework/modules/layer_step.py); None for the encoder, in training
-        or when a layer cannot be replayed exactly. (x [B, 1, d_model], StaticCache, memory_mask) -> [B, 1, d_model]."""
+        """The decoder's forward() for one position per row once the cache holds the cross-attention keys
+        and values, without module calls (framework/modules/layer_step.py); None for the encoder, in training,
+        for a subclass (its own forward would be skipped) or when a layer cannot be replayed exactly.
+        (x [B, 1, d_model], StaticCache, memory_mask) -> [B, 1, d_model]."""
+        if type(self) is not T5Stack or not self.decoder or self.training or not plain_modules(self):
+            return None
         layers, final_norm = stack_step(self.layers), norm_fn(self.final_norm)
-        if not self.decoder or self.training or layers is None or final_norm is None or not plain_modules(self):
+        if layers is None or final_norm is None:
             return None
 
         def step(x: torch.Tensor, cache, memory_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
             past = cache[0].length
-            bias = self.relative_bias(1, past + 1, past)
-            memory_allowed = padding_mask(memory_mask)
-            memory_bias = to_bias(memory_allowed, x.dtype) if memory_allowed is not None else None
+            bias, memory_bias = self._for_compute(x, self.relative_bias(1, past + 1, past), memory_mask)
             return final_norm(layers(x, cache, bias, memory_bias))
 
         return step
@@ -153,9 +158,11 @@ class T5(nn.Module):
         """decode() for one new token per row after the first (the cache then holds the cross-attention keys and
         values), without module calls: (ids [B, 1], StaticCache, encoder_attention_mask) -> last hidden state
         [B, 1, d_model], the same floats as decode(); None when it cannot be replayed exactly."""
-        step = self.decoder.decoding_step()
-        if step is None or type(self.shared) is not nn.Embedding or self.shared.max_norm is not None \
+        if type(self) is not T5 or type(self.shared) is not nn.Embedding or self.shared.max_norm is not None \
                 or not plain_modules(self.shared):
+            return None  # a subclass may change decode(); a hooked or renormed embedding would be skipped
+        step = self.decoder.decoding_step()
+        if step is None:
             return None
         weight = self.shared.weight
 

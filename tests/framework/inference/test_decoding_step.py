@@ -1,6 +1,7 @@
 """Generation's steps after the prompt through the backbone's `decoding_step` (no module calls) give the same
 tokens and scores as the modules."""
 import pytest
+import torch
 
 from plugins.gpt.model import GPT
 from plugins.t5.model import T5
@@ -52,3 +53,27 @@ def test_a_forward_hook_runs_at_every_step(request, which, hooked):
     finally:
         handle.remove()
     assert len(calls) == MAX_NEW  # the prompt's (T5: the start token's) forward and one per token fed back
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("which, backbone_class", [("gpt", GPT), ("t5", T5)])
+def test_same_tokens_and_scores_in_half_precision(monkeypatch, which, backbone_class, dtype):
+    from tests.framework.inference.conftest import GPT as GPT_OVERRIDES, T5 as T5_OVERRIDES, make
+
+    pipe = make(GPT_OVERRIDES if which == "gpt" else T5_OVERRIDES)
+    pipe.model.to(dtype)
+    fast, steps = generate(pipe, monkeypatch, backbone_class, True, with_scores=True)
+    slow, _ = generate(pipe, monkeypatch, backbone_class, False, with_scores=True)
+    assert steps == MAX_NEW - 1 and fast == slow
+
+
+@pytest.mark.parametrize("which, backbone_class, method", [("gpt", GPT, "forward"), ("t5", T5, "decode")])
+def test_a_subclass_keeps_its_own_forward(request, which, backbone_class, method):
+    """A plugin's subclass may change what forward()/decode() computes: the steps would skip it."""
+    backbone = request.getfixturevalue(which).model.backbone
+    backbone.__class__ = type("Custom", (backbone_class,), {method: getattr(backbone_class, method)})
+    try:
+        assert backbone.decoding_step() is None
+    finally:
+        backbone.__class__ = backbone_class
+    assert backbone.decoding_step() is not None

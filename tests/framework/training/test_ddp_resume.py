@@ -53,7 +53,7 @@ def test_srun_style_launch_every_rank_started_by_slurm(tmp_path):
     """What srun does on one node: both tasks start at once with SLURM's variables (Lightning reads them)."""
     procs = []
     for rank in (0, 1):
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "SLURM_NTASKS": "2", "SLURM_NTASKS_PER_NODE": "2",
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "SLURM_NTASKS": "2", "SLURM_STEP_NUM_TASKS": "2", "SLURM_NTASKS_PER_NODE": "2",
                "SLURM_PROCID": str(rank), "SLURM_LOCALID": str(rank), "SLURM_NODEID": "0", "SLURM_JOB_ID": "4242",
                "SLURM_STEP_ID": "0", "SLURM_NODELIST": "localhost", "SLURM_JOB_NAME": "train"}
         procs.append(subprocess.Popen([sys.executable, "-m", "framework.cli", "train", "trainer=ddp",

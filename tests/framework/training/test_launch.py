@@ -5,12 +5,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from framework.errors import NlpfError
 from framework.training import launch
 
 LAUNCH_VARS = ("TORCHELASTIC_RUN_ID", "TORCHELASTIC_USE_AGENT_STORE", "WORLD_SIZE", "RANK", "MASTER_ADDR",
-               "MASTER_PORT", "TORCHELASTIC_RESTART_COUNT", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_JOB_ID",
+               "MASTER_PORT", "TORCHELASTIC_RESTART_COUNT", "SLURM_NTASKS", "SLURM_STEP_NUM_TASKS", "SLURM_PROCID", "SLURM_JOB_ID",
                "SLURM_STEP_ID", "SLURM_RESTART_COUNT", "SLURM_JOB_NAME", launch.TIMEOUT_ENV)
 
 
@@ -23,8 +24,11 @@ def _clean_env(monkeypatch):
 def test_torchrun_and_srun_are_recognised(monkeypatch):
     assert launch.external_launch() is None
     monkeypatch.setenv("SLURM_NTASKS", "4")
-    monkeypatch.setenv("SLURM_PROCID", "3")
+    monkeypatch.setenv("SLURM_PROCID", "0")
     monkeypatch.setenv("SLURM_JOB_ID", "77")
+    assert launch.external_launch() is None  # the batch script of a 4-task job: one process, no srun
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "4")  # what srun sets in the processes it starts
+    monkeypatch.setenv("SLURM_PROCID", "3")
     assert launch.external_launch() == launch.Launch(3, 4, "slurm-77-0-0")
     assert launch.is_secondary_rank()
     monkeypatch.setenv("SLURM_JOB_NAME", "bash")  # an interactive allocation: Lightning launches the ranks itself
@@ -62,9 +66,10 @@ def test_waiting_in_vain_ends_with_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(NlpfError, match="rank 1 waited 0 s for rank 0") as err:
         launch.Handoff(launch.Launch(1, 2, "k"), None, "exp", root=tmp_path).receive()
     assert "shared filesystem" in err.value.hint
-    monkeypatch.setenv(launch.TIMEOUT_ENV, "10m")
-    with pytest.raises(NlpfError, match="NLPF_LAUNCH_TIMEOUT='10m' is not a number of seconds"):
-        launch.launch_timeout()
+    for bad in ("10m", "inf", "0"):
+        monkeypatch.setenv(launch.TIMEOUT_ENV, bad)
+        with pytest.raises(NlpfError, match=f"NLPF_LAUNCH_TIMEOUT='{bad}' is not a number of seconds"):
+            launch.launch_timeout()
 
 
 def test_torchrun_handoff_goes_through_its_store():
@@ -80,12 +85,15 @@ def test_torchrun_handoff_goes_through_its_store():
         rank0.send(run_dir=os.path.abspath("run"))
         rank1 = launch.Handoff(launch.Launch(1, 2, "nlpf/run_dir/0", ("127.0.0.1", port)), None, "exp")
         assert rank1.receive() == (Path(os.path.abspath("run")), None)
+        launch.remove_handoffs()  # every rank joined: the key goes, a later round waits for a new answer
+        assert not master.check(["nlpf/run_dir/0"])
     finally:
         del master
 
 
 @pytest.mark.parametrize("devices, nodes, ok", [(2, 1, True), (1, 1, False), (1, 2, True), ([0, 1], 1, True),
-                                                ("auto", 1, True), ("0,1", 1, True), (4, 1, False)])
+                                                ("auto", 1, True), ("0,1", 1, True), (4, 1, False),
+                                                (OmegaConf.create([0, 1, 2]), 1, False)])
 def test_one_device_per_started_process(devices, nodes, ok):
     started = launch.Launch(0, 2, "k")
     if ok:

@@ -31,6 +31,22 @@ def test_hidden_state_equals_forward(pipe):
     assert torch.equal(got, expected)
 
 
+def test_unpadded_hidden_state_equals_forward(pipe):
+    """Batch 1 without a mask: the step takes the next position from the cache's length."""
+    from framework.modules.kv_cache import StaticCache
+
+    backbone = pipe.model.backbone
+    ids, _ = pipe._encode_prompts(PROMPTS[:1])
+    with torch.inference_mode():
+        caches = [StaticCache(ids.shape[1] + 2) for _ in range(2)]
+        for cache in caches:
+            backbone(ids, past_key_values=cache, use_cache=True)
+        step = backbone.decoding_step()
+        for token in (5, 6):
+            expected = backbone(torch.tensor([[token]]), past_key_values=caches[0], use_cache=True).last_hidden_state
+            assert torch.equal(step(torch.tensor([[token]]), caches[1]), expected)
+
+
 def test_training_mode_keeps_the_module_path(pipe):
     backbone = pipe.model.backbone
     backbone.train()
