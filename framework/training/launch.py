@@ -180,6 +180,6 @@ def remove_handoffs() -> None:
             handoff.path.unlink(missing_ok=True)
             continue
         try:
-            handoff._store(launch_timeout()).delete_key(handoff.launch.key)
+            handoff._store(10.0).delete_key(handoff.launch.key)
         except RuntimeError:  # the store is gone (torchrun stopped): nothing left to read it
             pass
