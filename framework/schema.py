@@ -65,6 +65,9 @@ class TrainerConfig:
         checks.at_least(self, 0, "gradient_clip_val", "limit_train_batches", "limit_val_batches",
                         "limit_test_batches", "num_sanity_val_steps")
         checks.positive(self, "val_check_interval")
+        if self.find_unused_parameters and str(self.strategy) != "ddp":  # only DDP searches for them
+            raise checks.FieldError("find_unused_parameters", True, f"needs trainer.strategy=ddp, not {str(self.strategy)!r}",
+                                    hint="use trainer=ddp (or trainer.strategy=ddp) with it")
         if self.max_time is not None and not re.fullmatch(r"\d+:\d\d:\d\d:\d\d", str(self.max_time)):
             raise checks.FieldError("max_time", self.max_time, "expected DD:HH:MM:SS",
                                     hint="e.g. trainer.max_time=00:12:00:00 for twelve hours")

@@ -47,11 +47,6 @@ def quiet_lightning() -> None:
 
 def _strategy(t):
     strategy = str(t.strategy)
-    if t.find_unused_parameters and strategy != "ddp":
-        from framework.errors import ConfigError
-
-        raise ConfigError(f"trainer.find_unused_parameters=true needs trainer.strategy=ddp, not {strategy!r}",
-                          hint="use trainer=ddp (or trainer.strategy=ddp) with it")
     if strategy == "ddp":
         from pytorch_lightning.strategies import DDPStrategy
 

@@ -1,4 +1,4 @@
-"""The Lightning strategy built from trainer settings."""
+"""The Lightning strategy built from trainer settings, and the settings it needs."""
 import pytest
 from omegaconf import OmegaConf
 
@@ -17,5 +17,9 @@ def test_ddp_leaves_the_unused_parameter_search_off_unless_asked():
 
 
 def test_the_search_needs_the_ddp_strategy():
+    """Checked with the config, before anything is built."""
+    from framework.config import load
+
     with pytest.raises(ConfigError, match="needs trainer.strategy=ddp, not 'auto'"):
-        _strategy(trainer(strategy="auto", find_unused_parameters=True))
+        load(["trainer.find_unused_parameters=true"])
+    assert load(["trainer=ddp", "trainer.find_unused_parameters=true"]).trainer.find_unused_parameters is True
