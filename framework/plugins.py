@@ -5,6 +5,7 @@ A plugin that fails to import or to register is recorded with its error; the oth
 from __future__ import annotations
 
 import importlib.metadata as metadata
+import os
 from dataclasses import dataclass, field
 
 import pluggy
@@ -40,7 +41,14 @@ _STATE: PluginState | None = None
 
 
 def _short_error(err: BaseException) -> str:
+    if isinstance(err, pluggy.PluginValidationError):  # its first line names the hook, the last says what is wrong
+        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+        return f"{lines[0]}: {lines[-1]}" if len(lines) > 1 else lines[0]
     return f"{type(err).__name__}: {err}".splitlines()[0]
+
+
+FIRST_PARTY = "nlpf"
+HOOK_NAMES = ("nlpf_register", "nlpf_config_dirs", "nlpf_api_version")
 
 
 def _entry_points() -> list[metadata.EntryPoint]:
@@ -51,7 +59,33 @@ def _entry_points() -> list[metadata.EntryPoint]:
         if key not in seen:
             seen.add(key)
             unique.append(ep)
-    return sorted(unique, key=lambda e: e.name)
+    # nlpf's own plugins first, so that a third-party name clash fails the newcomer, never a built-in
+    return sorted(unique, key=lambda e: (not (e.dist and e.dist.name == FIRST_PARTY), e.name))
+
+
+def _unknown_hooks(obj: object) -> list[str]:
+    """Misspelt hooks, which pluggy would ignore without a word: `nlpf_*` functions marked as hooks, or named
+    close to one, that are not nlpf hooks."""
+    import difflib
+
+    from framework.errors import did_you_mean
+
+    problems = []
+    for n in sorted(dir(obj)):
+        fn = getattr(obj, n, None)
+        if not n.startswith("nlpf_") or n in HOOK_NAMES or not callable(fn):
+            continue
+        if hasattr(fn, f"{hookspecs.PROJECT}_impl") or difflib.get_close_matches(n, HOOK_NAMES, cutoff=0.85):
+            problems.append(f"'{n}' is not an nlpf hook." + did_you_mean(n, HOOK_NAMES))
+    return problems
+
+
+def _config_dirs(value: object) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)) or not all(isinstance(d, (str, os.PathLike)) for d in value):
+        raise TypeError(f"nlpf_config_dirs() must return a list of directory paths, got {value!r}")
+    return [str(d) for d in value]
 
 
 def load_plugins(extra: dict[str, object] | None = None) -> PluginState:
@@ -82,11 +116,16 @@ def load_plugins(extra: dict[str, object] | None = None) -> PluginState:
         except Exception as err:  # noqa: BLE001
             info.status, info.error = "failed", _short_error(err)
             continue
-        hook_api = getattr(obj, "nlpf_api_version", None)
+        hook_api, api = getattr(obj, "nlpf_api_version", None), None
         try:
             api = hook_api() if callable(hook_api) else None  # undeclared: assumed current
+            problems = _unknown_hooks(obj)
         except Exception as err:  # noqa: BLE001
-            info.status, info.error = "failed", f"nlpf_api_version() raised {_short_error(err)}"
+            problems = [f"nlpf_api_version() raised {_short_error(err)}"]
+        if api is not None and (not isinstance(api, int) or isinstance(api, bool)):
+            problems.append(f"nlpf_api_version() must return an int such as {hookspecs.API_VERSION}, got {api!r}")
+        if problems:
+            info.status, info.error = "failed", " ".join(problems)
             pm.unregister(obj)
             continue
         info.api_version = api
@@ -107,7 +146,7 @@ def load_plugins(extra: dict[str, object] | None = None) -> PluginState:
                 if hasattr(obj, "nlpf_register"):
                     obj.nlpf_register(registries=registries)
                 if hasattr(obj, "nlpf_config_dirs"):
-                    info.config_dirs = [str(d) for d in (obj.nlpf_config_dirs() or [])]
+                    info.config_dirs = _config_dirs(obj.nlpf_config_dirs())
         except Exception as err:  # noqa: BLE001
             info.status, info.error = "failed", _short_error(err)
             # roll back a half-registered plugin

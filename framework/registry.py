@@ -99,6 +99,9 @@ class Registry:
             raise RegistryError(
                 f"architecture '{name}': kind must be one of {', '.join(ARCHITECTURE_KINDS)}, got {kind!r}"
             )
+        if isinstance(accepts, str):
+            raise RegistryError(f"{self.name} '{name}': accepts must be a list of architecture kinds, such as "
+                                f"[{accepts!r}], not the string {accepts!r}")
         for k in accepts:
             if k not in ARCHITECTURE_KINDS:
                 raise RegistryError(f"{self.name} '{name}': accepts unknown architecture kind {k!r}")

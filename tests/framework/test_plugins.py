@@ -142,3 +142,46 @@ def test_nlpf_plugins_cli_shows_broken_plugin_and_first_party_version(tmp_path):
     from importlib.metadata import version
 
     assert f"nlpf {version('nlpf')}" in out.stdout
+
+
+def test_a_third_party_clash_with_a_built_in_name_fails_the_newcomer(on_path):
+    # 'a_' sorts before every built-in entry point: load order must not let it knock out nlpf's own heads
+    make_dist(on_path, "nlpf-early", "a_early", """
+        from dataclasses import dataclass
+        from framework.hookspecs import hookimpl
+
+        @dataclass
+        class C:
+            x: int = 1
+
+        @hookimpl
+        def nlpf_register(registries):
+            registries.head.register("lm", C, "json:dumps", accepts=["decoder"])
+        """)
+    state = plugins.load_plugins()
+    infos = {p.name: p for p in state.plugins}
+    assert infos["heads"].status == "ok"
+    assert infos["a_early"].status == "failed" and "head 'lm' is registered twice" in infos["a_early"].error
+    assert state.registries.head.get("lm").origin.distribution == "nlpf"
+
+
+@pytest.mark.parametrize("source, message", [
+    ("@hookimpl\ndef nlpf_registers(registries):\n    pass\n", "'nlpf_registers' is not an nlpf hook. Did you mean 'nlpf_register'?"),
+    ("def nlpf_regster(registries):\n    pass\n", "Did you mean 'nlpf_register'?"),
+    ("@hookimpl\ndef nlpf_register(registry):\n    pass\n", "{'registry'} are declared in the hookimpl but can not be found"),
+    ("@hookimpl\ndef nlpf_api_version():\n    return '1'\n", "nlpf_api_version() must return an int such as 1, got '1'"),
+    ("@hookimpl\ndef nlpf_config_dirs():\n    return '/tmp/conf'\n", "must return a list of directory paths, got '/tmp/conf'"),
+    ("from dataclasses import dataclass\n@dataclass\nclass C:\n    x: int = 1\n@hookimpl\ndef nlpf_register(registries):\n"
+     "    registries.head.register('h', C, 'json:dumps', accepts='encoder')\n", "such as ['encoder'], not the string"),
+])
+def test_plugin_mistakes_fail_the_plugin_with_what_is_wrong(on_path, source, message):
+    module = f"nlpf_oops_{abs(hash(source))}"  # a fresh module per case: imports are cached
+    make_dist(on_path, "nlpf-oops", module, "from framework.hookspecs import hookimpl\n" + source)
+    info = {p.name: p for p in plugins.load_plugins().plugins}[module]
+    assert info.status == "failed" and message in info.error, info.error
+    assert info.config_dirs == []
+
+
+def test_a_helper_function_named_nlpf_something_is_not_taken_for_a_hook(on_path):
+    make_dist(on_path, "nlpf-helper", "nlpf_helper", "def nlpf_lstm_helper():\n    return 1\n")
+    assert {p.name: p for p in plugins.load_plugins().plugins}["nlpf_helper"].status == "ok"
