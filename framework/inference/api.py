@@ -59,12 +59,28 @@ class InferenceMixin:
         """lm | seq2seq | classification | token_classification | qa | mlm | encoder (a bare encoder, no head)."""
         for key in ("head", "objective"):
             name = _node_name(self.config, key)
-            if name in _TASK_NAMES:
-                task = _TASK_NAMES[name]
+            task = _TASK_NAMES.get(name) if name in _TASK_NAMES else (
+                self._plugin_objective_task() if key == "objective" and name else None)
+            if task is not None:
                 if task == "lm" and self.kind != "decoder":  # an LM head on an encoder predicts masked tokens
                     return "seq2seq" if self.kind == "encoder-decoder" else "mlm"
                 return task
         return {"encoder-decoder": "seq2seq", "decoder": "lm"}.get(self.kind, "encoder")
+
+    def _plugin_objective_task(self) -> Optional[str]:
+        """The `task` of an objective from a third-party plugin, built as training built it."""
+        from framework.config import validate_component
+        from framework.plugins import registries
+
+        if "_plugin_task" not in self.__dict__:  # built once: `task` is read on every call
+            node = self.config.get("objective") if hasattr(self.config, "get") else None
+            task = None
+            if node is not None and node.get("name") in registries().objective:
+                objective = registries().objective.get(node.name).build_fn()(
+                    validate_component("objective", node), self.tokenizer)
+                task = getattr(objective, "task", None)
+            self.__dict__["_plugin_task"] = task
+        return self.__dict__["_plugin_task"]
 
     @property
     def labels(self) -> Optional[list[str]]:

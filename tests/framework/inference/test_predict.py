@@ -183,3 +183,15 @@ def test_predict_stream_takes_file_lines(classifier, tmp_path):
     with open(path) as f:
         from_file = list(classifier.predict_stream(f))
     assert [r["probabilities"] for r in from_file] == [r["probabilities"] for r in classifier.predict(["good film", "bad film"])]
+
+
+def test_a_plugin_objective_decides_the_task(tmp_path):
+    """The task of a third-party objective comes from its `task`, not from a table of built-in names."""
+    from framework.plugins import registries
+
+    if "multi_margin" not in registries().objective or "max_pool" not in registries().head:
+        pytest.skip("pip install -e tests/fixtures/nlpf-demo-plugin")
+    hinge = make(BERT + ["head=max_pool", "objective=multi_margin"], labels=["neg", "pos"])
+    assert hinge.task == "classification"
+    out = hinge.predict(["good film", "bad film"])
+    assert {r["label"] for r in out} <= {"neg", "pos"} and len(out[0]["probabilities"]) == 2
