@@ -2,9 +2,12 @@
 and checks that turn bad data into clear errors before training starts."""
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
+import os
 import random
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from framework.errors import NlpfError
@@ -33,8 +36,11 @@ class DataSource:
         raise NotImplementedError
 
     def fingerprint_parts(self) -> list[Any]:
-        """Things besides the config that decide the examples (file sizes and times, pinned hashes)."""
-        return []
+        """Things besides the config that decide the examples (file sizes and times, pinned hashes). By default
+        the size and modification time of the files that path-like keys name (`path`, `*_path`, `*_file`,
+        `*_dir`), so that editing a data file is never answered from a stale token cache."""
+        return [(key, file_stats(_named_files(value))) for key, value in sorted(_items(self.cfg))
+                if key == "path" or key.endswith(("_path", "_file", "_dir"))]
 
     # shared -----------------------------------------------------------------------------------
     def fingerprint(self) -> str:
@@ -74,6 +80,28 @@ class DataSource:
                 count += 1
             record["splits"][split] = {"count": count, "sha256": digest.hexdigest()[:16]}
         return record
+
+
+def _items(cfg) -> list[tuple[str, Any]]:
+    return [(str(k), cfg[k]) for k in cfg] if hasattr(cfg, "keys") else []
+
+
+def _named_files(value: Any) -> list[Path]:
+    """The files a path-like config value names: a file, a directory's files, a glob's matches; [] for others."""
+    if not isinstance(value, str) or not value or value == "???":
+        return []
+    spec = os.path.expanduser(value)
+    if any(ch in spec for ch in "*?["):
+        return sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
+    path = Path(spec)
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file())
+    return [path] if path.is_file() else []
+
+
+def file_stats(files: Sequence[Path]) -> list:
+    """(resolved path, size, modification time) per file: what changes when a file is edited or replaced."""
+    return [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
 
 
 def sample(examples: Sequence[dict], limit: int, seed: int) -> list[dict]:

@@ -6,15 +6,11 @@ from pathlib import Path
 from typing import Iterator
 
 from framework.data.readers import (TEXT_SUFFIXES, get_field, read_csv, read_jsonl, read_lines, resolve_files)
-from framework.data.source import DataSource
+from framework.data.source import DataSource, file_stats
 from framework.errors import NlpfError, did_you_mean
 
 LIST_KEYS = ("tokens", "tags")  # example keys holding lists; a CSV cell holds them space-separated
 INT_KEYS = ("answer_start",)
-
-
-def _file_stats(files: list[Path]) -> list:
-    return [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
 
 
 class FileSource(DataSource):
@@ -34,7 +30,7 @@ class FileSource(DataSource):
         return resolve_files(spec, key, self.suffixes)
 
     def fingerprint_parts(self) -> list:
-        return [_file_stats(self._files(s, p)) for s, p in self._split_paths().items()]
+        return [file_stats(self._files(s, p)) for s, p in self._split_paths().items()]
 
     def read_files(self, files: list[Path]) -> list[dict]:
         raise NotImplementedError
