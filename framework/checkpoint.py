@@ -24,16 +24,67 @@ META = "meta.json"
 TOKENIZER_DIR = "tokenizer"
 
 
-def _meta(extra: Optional[dict]) -> dict:
+# config group -> the registry its `name` is looked up in
+COMPONENT_GROUPS = {"tokenizer": "tokenizer", "model": "architecture", "objective": "objective", "head": "head",
+                    "data": "data"}
+
+
+def _components(cfg) -> list[dict]:
+    """Which distribution provided each component of the run, so a load can name what is missing."""
+    from framework.plugins import registries
+
+    found = []
+    for group, kind in COMPONENT_GROUPS.items():
+        node = cfg.get(group)
+        name = node.get("name") if hasattr(node, "get") else None
+        if name and name in registries()[kind]:
+            origin = registries()[kind].get(name).origin
+            found.append({"registry": kind, "name": name, "distribution": origin.distribution,
+                          "version": origin.version, "plugin": origin.plugin})
+    return found
+
+
+def _meta(extra: Optional[dict], cfg) -> dict:
     import framework
     from framework.plugins import state
 
     plugins = [{"name": p.name, "distribution": p.distribution, "version": p.version, "status": p.status}
                for p in state().plugins]
     meta = {"nlpf_version": framework.__version__, "torch_version": torch.__version__, "plugins": plugins,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            "components": _components(cfg), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     meta.update(extra or {})
     return meta
+
+
+def check_components(directory: Path, cfg) -> None:
+    """Every component the checkpoint was built from must be registered now; name the plugin to install."""
+    from framework.plugins import registries, state
+
+    try:
+        meta = json.loads((directory / META).read_text())
+    except (OSError, ValueError):
+        meta = {}
+    recorded = {(c.get("registry"), c.get("name")): c for c in meta.get("components", []) if isinstance(c, dict)}
+    loaded = {p.distribution for p in state().plugins if p.status == "ok"}
+    for group, kind in COMPONENT_GROUPS.items():
+        node = cfg.get(group)
+        name = node.get("name") if hasattr(node, "get") else None
+        if not name or name in registries()[kind]:
+            continue
+        origin = recorded.get((kind, name))
+        if origin is not None:
+            dist, version = origin.get("distribution"), origin.get("version")
+            problem = next((f"{p.distribution} is installed but did not load: {p.error}" for p in state().plugins
+                            if p.distribution == dist and p.status != "ok"), None)
+            raise NlpfError(f"the checkpoint '{directory}' needs {kind} '{name}' from {dist} {version}, which is "
+                            + ("not loaded" if problem else "not installed"),
+                            hint=problem or f"pip install '{dist}=={version}' (or a compatible release), then run again")
+        missing = sorted({p.get("distribution") for p in meta.get("plugins", []) if isinstance(p, dict)
+                          and p.get("status") == "ok" and p.get("distribution") not in loaded})
+        if missing:  # checkpoints from before components were recorded: name the plugins it was made with
+            raise NlpfError(f"the checkpoint '{directory}' needs {kind} '{name}', which no loaded plugin registers",
+                            hint="it was made with plugins that are not loaded now: " + ", ".join(missing)
+                            + "; install them (`nlpf plugins` shows what is loaded)")
 
 
 def _unique_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -88,7 +139,7 @@ def save_checkpoint(directory, model: torch.nn.Module, cfg: Any, tokenizer_dir_o
         (tmp / CONFIG).write_text(OmegaConf.to_yaml(node, resolve=True))
         if tokenizer_dir_or_obj is not None:
             _write_tokenizer(tokenizer_dir_or_obj, tmp / TOKENIZER_DIR)
-        (tmp / META).write_text(json.dumps(_meta(meta), indent=2) + "\n")
+        (tmp / META).write_text(json.dumps(_meta(meta, node), indent=2) + "\n")
     return directory
 
 
@@ -115,6 +166,7 @@ def read_config(directory) -> DictConfig:
                if (directory / "config.json").is_file() else ""),
         )
     cfg = OmegaConf.load(directory / CONFIG)
+    check_components(directory, cfg)
     if cfg.get("model") is not None:  # checkpoints written before the dropouts got nlpf names
         from framework.config import upgrade_hf_names
 

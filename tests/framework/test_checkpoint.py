@@ -118,3 +118,37 @@ def test_a_run_directory_loads_its_best_checkpoint_else_its_last(tmp_path):
     pipe = framework.load(run)
     assert pipe.path == run / "checkpoints" / "best"
     assert torch.equal(pipe.model.backbone.final_norm.weight, torch.full((16,), 3.0))
+
+
+def _needs_plugin(tmp_path, components: list | None, plugins: list):
+    import json
+
+    model, cfg = tiny()
+    save_checkpoint(tmp_path / "ckpt", model, cfg)
+    meta = json.loads((tmp_path / "ckpt" / "meta.json").read_text())
+    assert {"registry": "architecture", "name": "gpt", "distribution": "nlpf", "version": framework.__version__,
+            "plugin": "gpt"} in meta["components"]
+    meta["plugins"] += plugins
+    if components is None:
+        del meta["components"]
+    else:
+        meta["components"] = components
+    (tmp_path / "ckpt" / "meta.json").write_text(json.dumps(meta))
+    cfg.model.name = "rev_bigru"  # as if a plugin that is not installed here had built it
+    (tmp_path / "ckpt" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    with pytest.raises(NlpfError) as err:
+        load_checkpoint(tmp_path / "ckpt")
+    return err.value
+
+
+def test_a_checkpoint_names_the_plugin_it_needs(tmp_path):
+    err = _needs_plugin(tmp_path, [{"registry": "architecture", "name": "rev_bigru", "distribution": "nlpf-revkit",
+                                    "version": "0.2.0", "plugin": "revkit"}], [])
+    assert "needs architecture 'rev_bigru' from nlpf-revkit 0.2.0, which is not installed" in str(err)
+    assert "pip install 'nlpf-revkit==0.2.0'" in err.hint and "Did you mean" not in str(err)
+
+
+def test_an_older_checkpoint_names_the_plugins_that_are_missing(tmp_path):
+    err = _needs_plugin(tmp_path, None, [{"name": "revkit", "distribution": "nlpf-revkit", "version": "0.1.0",
+                                          "status": "ok"}])
+    assert "no loaded plugin registers" in str(err) and "nlpf-revkit" in err.hint
