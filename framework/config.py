@@ -204,7 +204,14 @@ def _registry_for(group: str):
 
 def _merge_schema(schema: Any, node: Any, where: str) -> DictConfig:
     """Merge a YAML node onto a structured schema, turning OmegaConf errors into ConfigError."""
-    base = OmegaConf.structured(schema)
+    try:
+        base = OmegaConf.structured(schema)
+    except OmegaConfBaseException as err:  # the dataclass itself is wrong: a plugin author's mistake
+        owner = f"{schema.__module__}.{schema.__qualname__}" if isinstance(schema, type) else repr(schema)
+        problem = str(err).splitlines()[0]
+        raise ConfigError(f"the config class {owner} (for '{where}') is invalid: {problem}",
+                          hint="a field whose default is None needs an Optional type: `x: Optional[int] = None`"
+                          if "None" in problem else "fix the field's type or default in that dataclass") from None
     try:
         return OmegaConf.merge(base, node)
     except ConfigKeyError as err:
@@ -267,6 +274,12 @@ def check_values(schema: Any, node: Any, where: str) -> None:
                           hint=qualify(err.hint) if err.hint else None) from None
     except ValueError as err:
         raise ConfigError(f"invalid values under '{where or 'config'}': {err}") from None
+    except Exception as err:  # noqa: BLE001 - a check that broke, not a bad value: name the class that holds it
+        owner = f"{schema.__module__}.{schema.__qualname__}"
+        raise ConfigError(f"checking the values under '{where or 'config'}' failed in {owner}.__post_init__: "
+                          f"{type(err).__name__}: {err}",
+                          hint="a value check should raise framework.checks.FieldError or ValueError; the helpers "
+                          "take the config object first: checks.positive(self, 'hidden_size')") from None
 
 
 def validate_component(group: str, node: Any) -> DictConfig:

@@ -35,6 +35,10 @@ class TaskModel(nn.Module):
         self._takes_positions = "position_ids" in inspect.signature(backbone.forward).parameters
 
     def _finish(self, out: BackboneOutput, mask: Optional[torch.Tensor]) -> ModelOutput:
+        if not isinstance(out, BackboneOutput) and not hasattr(out, "last_hidden_state"):
+            raise ConfigError(f"{type(self.backbone).__name__}.forward returned {type(out).__name__}; an architecture "
+                              "returns framework.modules.BackboneOutput(last_hidden_state, ...)",
+                              hint="docs/extending.md, 'What each builder receives and returns'")
         logits = self.head(out.last_hidden_state, mask) if self.head is not None else None
         return ModelOutput(logits, out.last_hidden_state, out.hidden_states, out.past_key_values,
                            out.encoder_last_hidden_state, getattr(out, "encoder_hidden_states", None))
@@ -121,12 +125,27 @@ def build_model(cfg: Any, vocab_size: Optional[int] = None, num_labels: Optional
             raise ConfigError(
                 f"the tokenizer has {vocab_size} tokens but model.vocab_size is {model_node.vocab_size}",
                 hint=f"set model.vocab_size={vocab_size} (or null to take it from the tokenizer)")
-    backbone = regs.architecture.get(str(model_node.name)).build_fn()(model_node)
+    arch = regs.architecture.get(str(model_node.name))
+    backbone = _checked(arch, arch.build_fn()(model_node), kind=arch.kind)
     head_node = _node(cfg, "head")
     head = None
     if head_node is not None:
         labels = cfg.get("labels") if hasattr(cfg, "get") else None
         if num_labels is None and labels:
             num_labels = len(labels)
-        head = regs.head.get(str(head_node.name)).build_fn()(head_node, backbone, num_labels=num_labels)
+        entry = regs.head.get(str(head_node.name))
+        head = _checked(entry, entry.build_fn()(head_node, backbone, num_labels=num_labels))
     return TaskModel(backbone, head)
+
+
+def _checked(entry, built: Any, kind: Optional[str] = None) -> nn.Module:
+    """What a plugin's builder returned must be a module (and, for a backbone, of its registered kind)."""
+    where = f"{entry.registry} '{entry.name}' from {entry.origin}"
+    if not isinstance(built, nn.Module):
+        raise ConfigError(f"{where}: its builder returned {type(built).__name__}, not a torch.nn.Module",
+                          hint=f"fix the builder {entry.builder!r} (docs/extending.md, 'What each builder receives "
+                          "and returns')")
+    if kind is not None and getattr(built, "kind", None) != kind:
+        raise ConfigError(f"{where}: the module's kind is {getattr(built, 'kind', None)!r}, but it was registered "
+                          f"as {kind!r}", hint="set the module's `kind` attribute to its registered kind")
+    return built

@@ -7,6 +7,7 @@ so that listing components never imports the heavy modules that build them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any, Callable, Iterator
 from framework.errors import RegistryError, did_you_mean
 
 ARCHITECTURE_KINDS = ("encoder", "decoder", "encoder-decoder")
+CONFIG_GROUPS = {"architecture": "model"}  # the config group of a registry, where the names differ
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,23 @@ class Entry:
     description: str = ""
 
     def build_fn(self) -> Callable[..., Any]:
-        """The builder, importing it first when it was registered as 'module:attribute'."""
+        """The builder (imported first when it was registered as 'module:attribute'). A required field the
+        config left unset ('???') becomes an error naming the key instead of OmegaConf's MissingMandatoryValue."""
+        builder = self._import_builder()
+
+        @functools.wraps(builder)
+        def build(*args: Any, **kwargs: Any) -> Any:
+            from omegaconf.errors import MissingMandatoryValue
+
+            try:
+                return builder(*args, **kwargs)
+            except MissingMandatoryValue as err:
+                key = f"{CONFIG_GROUPS.get(self.registry, self.registry)}.{err.full_key or err.key}"
+                raise RegistryError(f"'{key}' is required by {self.registry} '{self.name}' and is not set",
+                                    hint=f"set {key}=VALUE") from None
+        return build
+
+    def _import_builder(self) -> Callable[..., Any]:
         if callable(self.builder):
             return self.builder
         module_name, _, attr = self.builder.partition(":")

@@ -154,3 +154,29 @@ def test_trainer_gpu_alone_moves_an_experiment_to_the_gpu(experiment):
     assert (cpu.accelerator, cpu.precision) == ("cpu", "auto")
     assert (gpu.accelerator, gpu.precision) == ("gpu", "auto")
     assert gpu.max_epochs == cpu.max_epochs  # the recipe's length is kept
+
+
+def test_plugin_config_class_mistakes_name_the_class():
+    from dataclasses import dataclass
+
+    from framework import checks
+    from framework.config import check_values, _merge_schema
+
+    @dataclass
+    class NoneForInt:
+        depth: int = None
+
+    with pytest.raises(ConfigError, match=r"config class .*NoneForInt \(for 'model'\) is invalid") as err:
+        _merge_schema(NoneForInt, {}, "model")
+    assert "Optional" in err.value.hint
+
+    @dataclass
+    class WrongCheck:
+        hidden_size: int = 4
+
+        def __post_init__(self):
+            checks.positive("hidden_size", self.hidden_size)  # arguments the wrong way round
+
+    with pytest.raises(ConfigError, match=r"under 'model' failed in .*WrongCheck.__post_init__: TypeError") as err:
+        check_values(WrongCheck, {"hidden_size": 4}, "model")
+    assert "checks.positive(self, 'hidden_size')" in err.value.hint

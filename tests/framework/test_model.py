@@ -1,4 +1,6 @@
 """`build_model` through the registries and the TaskModel forward contract for each architecture kind."""
+from dataclasses import dataclass
+
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -65,3 +67,45 @@ def test_gpt2_preset_has_124m_parameters():
         m = build_model(cfg, vocab_size=50257)
     n = sum(p.numel() for p in m.parameters())  # tied head counted once
     assert 124_000_000 < n < 124_700_000
+
+
+def test_what_a_plugin_builder_returns_is_checked():
+    import types
+
+    from torch import nn
+
+    from framework import plugins
+    from framework.modules import BackboneOutput
+
+    @dataclass
+    class C:
+        vocab_size: int = 8
+        hidden_size: int = 4
+
+    class Tuple(nn.Module):
+        kind, hidden_size = "encoder", 4
+
+        def forward(self, input_ids, attention_mask=None, token_type_ids=None, output_hidden_states=False):
+            return (input_ids.float(),)
+
+    class Decoder(Tuple):
+        kind = "decoder"
+
+    def register(registries):
+        registries.architecture.register("gives_dict", C, lambda cfg: {"kind": "encoder"}, kind="encoder")
+        registries.architecture.register("gives_tuple", C, lambda cfg: Tuple(), kind="encoder")
+        registries.architecture.register("wrong_kind", C, lambda cfg: Decoder(), kind="encoder")
+
+    state = plugins.load_plugins(extra={"builders": types.SimpleNamespace(nlpf_register=register)})
+    previous, plugins._STATE = plugins._STATE, state
+    try:
+        with pytest.raises(ConfigError, match=r"architecture 'gives_dict' from .*returned dict, not a torch.nn.Module"):
+            build_model(OmegaConf.create({"model": {"name": "gives_dict"}}))
+        with pytest.raises(ConfigError, match=r"kind is 'decoder', but it was registered as 'encoder'"):
+            build_model(OmegaConf.create({"model": {"name": "wrong_kind"}}))
+        model = build_model(OmegaConf.create({"model": {"name": "gives_tuple"}}))
+        with pytest.raises(ConfigError, match=r"Tuple.forward returned tuple; an architecture returns .*BackboneOutput"):
+            model(torch.zeros(1, 3, dtype=torch.long))
+        assert BackboneOutput  # the type the message names
+    finally:
+        plugins._STATE = previous

@@ -24,7 +24,7 @@ def test_register_and_get_keeps_schema_builder_and_origin():
     regs = Registries()
     regs.architecture.register("bert", TinyConfig, build, kind="encoder", origin=A)
     entry = regs.architecture.get("bert")
-    assert entry.config is TinyConfig and entry.build_fn() is build
+    assert entry.config is TinyConfig and entry.build_fn().__wrapped__ is build
     assert entry.origin == A and entry.kind == "encoder"
     assert [f[0] for f in entry.fields()] == ["width", "name_hint"]
 
@@ -67,7 +67,7 @@ def test_string_builder_is_imported_lazily_and_reports_failures():
     entry = regs.data.register("ok", TinyConfig, "json:dumps", origin=A)
     import json
 
-    assert entry.build_fn() is json.dumps
+    assert entry.build_fn().__wrapped__ is json.dumps
     bad = regs.data.register("bad", TinyConfig, "no_such_module_xyz:build", origin=A)
     with pytest.raises(RegistryError, match="cannot import builder"):
         bad.build_fn()
@@ -91,3 +91,19 @@ def test_importing_framework_registers_nothing_and_skips_torch():
         "assert 'framework.plugins' not in sys.modules or framework.plugins._STATE is None"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_required_field_left_unset_is_named_when_the_component_is_built():
+    from omegaconf import OmegaConf
+
+    @dataclass
+    class Needs:
+        depth: int  # no default: OmegaConf marks it '???'
+
+    regs = Registries()
+    entry = regs.architecture.register("deep", Needs, lambda cfg: cfg.depth, kind="encoder", origin=A)
+    node = OmegaConf.merge(OmegaConf.structured(Needs), {})
+    with pytest.raises(RegistryError, match=r"'model.depth' is required by architecture 'deep' and is not set") as err:
+        entry.build_fn()(node)
+    assert err.value.hint == "set model.depth=VALUE"
+    assert entry.build_fn()(OmegaConf.merge(node, {"depth": 3})) == 3
