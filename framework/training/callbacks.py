@@ -172,6 +172,10 @@ class AtomicModelCheckpoint(ModelCheckpoint):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self._publish(trainer)
         super().on_train_epoch_end(trainer, pl_module)
+        # Lightning writes last.ckpt at an epoch end only when a top-k checkpoint was saved at that step, and
+        # this callback keeps none (save_top_k=0): save it here, so every epoch end is a resume point
+        if not self._should_skip_saving_checkpoint(trainer) and self._last_global_step_saved != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def on_train_end(self, trainer, pl_module) -> None:
         self._publish(trainer)

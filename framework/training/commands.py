@@ -68,6 +68,8 @@ def _set_up_run(cfg):
         cfg.trainer.precision, why = precision.resolve(cfg.trainer)
         _say(f"trainer.precision=auto: {cfg.trainer.precision} ({why})")
     run_dir, ckpt = rundir.resolve_resume(cfg.resume, cfg.run_dir, cfg.experiment_name)
+    if cfg.resume and ckpt is None:
+        _say(f"resume={cfg.resume}: no interrupted run of '{cfg.experiment_name}' to continue; starting a new run")
     if run_dir is None:
         run_dir = rundir.new_run_dir(cfg.experiment_name)
     run_dir = run_dir.resolve()

@@ -69,7 +69,14 @@ def resolve_resume(resume: str | None, run_dir: str | None, experiment_name: str
         return (ckpt.parent.parent.parent if inside_run else None), ckpt
     if run_dir:
         ckpt = Path(run_dir) / LIGHTNING_CKPT
-        return Path(run_dir), (ckpt if ckpt.is_file() else None)
+        if ckpt.is_file():
+            return Path(run_dir), ckpt
+        if holds_a_run(Path(run_dir)):  # starting over in it would mix two runs' logs and checkpoints
+            raise NlpfError(f"resume=auto: run_dir={run_dir} holds a run but no checkpoint to resume from "
+                            f"({LIGHTNING_CKPT} is missing: it stopped before its first epoch end or "
+                            "trainer.checkpoint_every_n_steps)",
+                            hint="start again with a new run_dir (or delete this one)")
+        return Path(run_dir), None
     found = latest_interrupted(experiment_name)
     if found is None:
         return None, None  # nothing to resume: start fresh

@@ -229,3 +229,33 @@ def test_changed_settings_on_resume_are_listed():
     old = {"batch_size": 4, "optim": {"lr": 0.001, "name": "adamw"}, "resume": None, "run_dir": "a"}
     new = {"batch_size": 8, "optim": {"lr": 0.001, "name": "adamw"}, "resume": "auto", "run_dir": "b"}
     assert changed_settings(old, new) == ["batch_size: 4 -> 8"]
+
+
+def test_every_epoch_end_is_a_resume_point_without_step_checkpoints(tmp_path):
+    """The defaults (no trainer.checkpoint_every_n_steps): each epoch end writes the resume checkpoint, so a run
+    killed in its third epoch resumes from an epoch end, not from scratch."""
+    run = tmp_path / "run"
+    args = [a for a in RUN if not a.startswith(("trainer.checkpoint_every_n_steps", "trainer.max_steps"))]
+    proc = nlpf("train", f"run_dir={run}", *args, "trainer.max_epochs=6")
+    try:
+        wait_for(run / FIRST_CKPT, proc)
+        step = saved_step(run / FIRST_CKPT)
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert step % 14 == 0 and step < 6 * 14, step  # tiny_corpus: 14 steps an epoch; written before the run ended
+
+
+def test_resume_auto_refuses_a_run_directory_without_a_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    (run / "logs").mkdir(parents=True)
+    (run / "resolved.yaml").write_text("seed: 0\n")
+    code, out = finish(nlpf("train", f"run_dir={run}", "resume=auto", "trainer.max_steps=2"))
+    assert code == 2 and "holds a run but no checkpoint to resume from" in out, out[-2000:]
+    assert sorted(p.name for p in run.iterdir()) == ["logs", "resolved.yaml"]  # nothing added or replaced
+
+
+def test_resume_auto_with_nothing_to_resume_says_it_starts_a_new_run(tmp_path):
+    code, out = finish(nlpf("train", "resume=auto", "trainer.max_steps=1", "max_length=32", "batch_size=4",
+                            "trainer.limit_val_batches=1", "trainer.enable_progress_bar=false"))
+    assert code == 0 and "no interrupted run of 'default' to continue; starting a new run" in out, out[-2000:]
