@@ -83,3 +83,51 @@ def test_bleu_and_chrf():
     assert bleu(["the cat sat on the mat"], ["the cat sat on the mat"]) == pytest.approx(100.0)
     assert bleu(["a dog"], ["the cat sat on the mat"]) == 0.0
     assert 0 < chrf(["the cat sat on a mat"], ["the cat sat on the mat"]) < 100
+    assert bleu([], []) == chrf([], []) == 0.0
+    with pytest.raises(ValueError, match="one reference each"):
+        bleu(["a"], ["a", "b"])
+
+
+# Reference values: the outputs of sacrebleu 2.6.0's defaults, BLEU().corpus_score(hyps, [refs]).score
+# (nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp) and CHRF().corpus_score(hyps, [refs]).score
+# (nrefs:1|case:mixed|eff:yes|nc:6|nw:0|space:no); the small ones are also worked out by hand beside them.
+SACREBLEU_README = (["The dog bit the man.", "It wasn't surprising.", "The man had just bitten him."],
+                    ["The dog bit the man.", "It was not unexpected.", "The man bit him first."])
+FRENCH = (["L'homme a dit : « Que la lumière soit ! »", "Et Dieu vit que la lumière était bonne."],
+          ["Et Dieu dit: Que la lumière soit!",
+           "Dieu vit que la lumière était bonne; et Dieu sépara la lumière d'avec les ténèbres."])
+
+
+@pytest.mark.parametrize("hyps, refs, expected", [
+    # case counts: 1-4-gram precisions 4/5, 3/4, 2/3, 1/2 -> (1/5) ** (1/4)
+    (["A b c d e"], ["a b c d e"], 66.87403049764218),
+    # brevity penalty exp(1 - 6/5), every precision 1
+    (["a b c d e"], ["a b c d e f"], 81.87307530779823),
+    # no 4-gram matches: sacrebleu's 'exp' smoothing counts 1/(2 * 3), so (5/6 * 3/5 * 1/4 * 1/6) ** (1/4)
+    (["a b c x d e"], ["a b c y d e"], 37.99178428257963),
+    # 13a tokenisation: "wasn't" and "l'homme" stay one token, the final period is split off
+    (*SACREBLEU_README, 45.06750632106114),
+    (*FRENCH, 41.47203258183024),
+    (["the cat sat on a mat"], ["the cat sat on the mat"], 53.7284965911771),
+])
+def test_bleu_is_sacrebleu_default(hyps, refs, expected):
+    assert bleu(hyps, refs) == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize("hyps, refs, expected", [
+    # by hand: 1-grams P 2/2 R 2/3, 2-grams P 1/1 R 1/2, no 3-gram in "ab" (order left out);
+    # mean P 1, mean R 7/12, F2 = 5 * 7/12 / (4 + 7/12) = 7/11. chrF++ (word 1-2-grams too) gives 42.42
+    (["ab"], ["abc"], 63.636363636363626),
+    (["A b c d e"], ["a b c d e"], 54.333333333333336),  # chrF++: 60.95
+    (["a b c x d e"], ["a b c y d e"], 28.055555555555557),  # chrF++: 38.96
+    (*SACREBLEU_README, 50.043063606582294),  # chrF++: 51.73
+    (*FRENCH, 51.75422821776332),  # chrF++: 52.45
+    (["the cat sat on a mat"], ["the cat sat on the mat"], 65.97965990995549),  # chrF++: 67.44
+])
+def test_chrf_is_sacrebleu_default_chrf_not_chrf_plus_plus(hyps, refs, expected):
+    assert chrf(hyps, refs) == pytest.approx(expected, abs=1e-9)
+
+
+def test_text_metrics_ignore_whitespace_only_in_chrf():
+    assert chrf(["a b  c"], ["abc"]) == pytest.approx(100.0)  # chrF removes whitespace
+    assert bleu(["a b c d"], ["abcd"]) == 0.0
