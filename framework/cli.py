@@ -28,6 +28,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plugin": ("framework.scaffold:plugin_command", "scaffold a plugin package: nlpf plugin new NAME [--dir DIR]"),
 }
 
+# options of a command that take a value (`--opt VALUE` or `--opt=VALUE`): a missing value is a mistake, not
+# the default
+VALUE_OPTIONS: dict[str, tuple[str, ...]] = {"list": ("--format", "--from")}
+
+# options of `nlpf` itself, given before the command (--debug and --multirun anywhere)
+GLOBAL_OPTIONS = ("--debug", "--multirun", "-m", "--version", "--help", "-h")
+
 # commands whose key=value arguments are Hydra overrides of the config tree (and so may sweep)
 JOB_COMMANDS = {"train", "config"}
 
@@ -76,6 +83,21 @@ def _handler(name: str) -> Callable[[list[str], Context], int]:
         if err.name and (err.name == module or module.startswith(err.name + ".")):
             raise NlpfError(f"the '{name}' command is not available in this build of nlpf ({module} is missing)") from None
         raise
+
+
+def check_option_values(command: str, args: Sequence[str]) -> None:
+    """Refuse a value-taking option of `command` given without its value (last, empty, or followed by
+    another option)."""
+    names = VALUE_OPTIONS.get(command, ())
+    for i, a in enumerate(args):
+        name, eq, value = a.partition("=")
+        if name not in names:
+            continue
+        if not eq:
+            value = args[i + 1] if i + 1 < len(args) else ""
+        if not value or value.startswith("--"):
+            usage = COMMANDS[command][1].split(": ", 1)[-1]
+            raise NlpfError(f"option {name} of `nlpf {command}` needs a value", hint=f"usage: {usage}")
 
 
 def expand_sweeps(overrides: Sequence[str]) -> list[list[str]]:
@@ -143,12 +165,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     command, cmd_args = rest[0], rest[1:]
     ctx = Context(debug=debug, multirun=multirun)
     try:
+        if command.startswith("-"):
+            raise NlpfError(f"unknown option '{command}'." + did_you_mean(command, GLOBAL_OPTIONS),
+                            hint="options: " + ", ".join(GLOBAL_OPTIONS) + "; run `nlpf --help` for more")
         if command not in COMMANDS:
             raise NlpfError(f"unknown command '{command}'." + did_you_mean(command, COMMANDS),
                             hint="run `nlpf --help` for the list of commands")
         if cmd_args and cmd_args[0] in ("-h", "--help"):
             print(f"nlpf {command}: {COMMANDS[command][1]}")
             return 0
+        check_option_values(command, cmd_args)
         handler = _handler(command)
         if multirun:
             if command not in JOB_COMMANDS:

@@ -80,3 +80,34 @@ def test_multirun_config_runs_each_job():
     out = nlpf("config", "seed=5,6", "--multirun")
     assert out.returncode == 0, out.stderr
     assert "seed: 5" in out.stdout and "seed: 6" in out.stdout
+
+
+@pytest.mark.parametrize("args, option", [
+    (["list", "--format"], "--format"),
+    (["list", "--from"], "--from"),
+    (["list", "architecture", "--format"], "--format"),
+    (["list", "--format", "--from", "nlpf"], "--format"),
+    (["list", "--from="], "--from"),
+])
+def test_list_option_without_a_value_is_an_error_naming_it(args, option, capsys):
+    assert cli.main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"option {option} of `nlpf list` needs a value" in captured.err
+    assert "usage: nlpf list" in captured.err
+
+
+@pytest.mark.parametrize("args", [["list", "architecture", "--format=json"], ["list", "--format", "json", "--from", "nlpf"],
+                                  ["list", "--from=nlpf", "--format", "json", "head"]])
+def test_list_options_with_values_still_work(args, capsys):
+    assert cli.main(args) == 0
+    assert isinstance(json.loads(capsys.readouterr().out), dict)
+
+
+@pytest.mark.parametrize("option, suggestion", [("--bogus", None), ("--debgu", "--debug"), ("-x", None)])
+def test_an_unknown_option_before_the_command_is_named_as_an_option(option, suggestion, capsys):
+    assert cli.main([option, "list"]) == 2
+    err = capsys.readouterr().err
+    assert f"unknown option '{option}'" in err and "unknown command" not in err
+    if suggestion:
+        assert f"Did you mean '{suggestion}'" in err
