@@ -48,6 +48,7 @@ class LengthBucketBatchSampler:
             raise ValueError(f"rank {self.rank} is not in [0, {self.num_replicas})")
         self.drop_last, self.bucket_batches = drop_last, bucket_batches
         self.epoch = 0
+        self._own: tuple[int | None, int] = (None, 0)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -83,3 +84,12 @@ class LengthBucketBatchSampler:
 
     def __len__(self) -> int:
         return self._per_rank(len(self._all_batches()))
+
+    def own_batches(self) -> int:
+        """How many of this rank's batches are its own: the ones after them repeat earlier batches only so that
+        every rank runs the same number of steps, and an evaluation must not count them again."""
+        if self._own[0] != self.epoch:  # asked at every evaluation step: computed once per epoch
+            total = len(self._all_batches())
+            own = max(0, math.ceil((total - self.rank) / self.num_replicas))
+            self._own = (self.epoch, min(self._per_rank(total), own))
+        return self._own[1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytorch_lightning as pl
 import torch
 
+from framework.data.sampler import LengthBucketBatchSampler
 from framework.metrics import TaskMetrics
 from framework.training.optim import build_optimizer, build_scheduler, freeze
 
@@ -100,15 +101,17 @@ class TrainModule(pl.LightningModule):
         if self.on_nan != "skip":
             self.nonfinite.raise_if_seen()
 
-    def _eval_step(self, batch, metrics: TaskMetrics):
-        batch, output, loss = self._step(batch)
-        metrics.update(output.logits, batch, loss, self.objective.count_targets(batch))
+    def _eval_step(self, batch, batch_idx: int, metrics: TaskMetrics, loader):
+        batch, output, loss = self._step(batch)  # a repeated batch runs too: every rank makes the same calls
+        own = own_batches(loader)
+        if own is None or batch_idx < own:
+            metrics.update(output.logits, batch, loss, self.objective.count_targets(batch))
 
     def validation_step(self, batch, batch_idx):
-        self._eval_step(batch, self.val_metrics)
+        self._eval_step(batch, batch_idx, self.val_metrics, self.trainer.val_dataloaders)
 
     def test_step(self, batch, batch_idx):
-        self._eval_step(batch, self.test_metrics)
+        self._eval_step(batch, batch_idx, self.test_metrics, self.trainer.test_dataloaders)
 
     def _log_metrics(self, metrics: TaskMetrics, prefix: str) -> dict[str, float]:
         values = metrics.compute()
@@ -138,3 +141,9 @@ class TrainModule(pl.LightningModule):
             fit_loop._combined_loader = None
         scheduler = build_scheduler(optimizer, self.cfg.optim, total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def own_batches(loader) -> int | None:
+    """How many leading batches of an evaluation loader are this rank's own (None: all of them)."""
+    sampler = getattr(loader, "batch_sampler", None)
+    return sampler.own_batches() if isinstance(sampler, LengthBucketBatchSampler) else None

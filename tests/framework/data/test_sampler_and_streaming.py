@@ -32,6 +32,20 @@ def test_bucketing_shards_across_ranks(n):
     assert len(seen) - n < 3 * 4
 
 
+@pytest.mark.parametrize("n, world, drop_last", [(5, 2, False), (97, 3, False), (100, 3, False), (3, 4, False),
+                                                 (97, 3, True)])
+def test_own_batches_count_every_example_once(n, world, drop_last):
+    """Evaluation counts a rank's first own_batches() batches: across the ranks, each example exactly once."""
+    lengths = np.arange(n) % 7
+    ranks = [LengthBucketBatchSampler(lengths, 2, shuffle=False, num_replicas=world, rank=r, drop_last=drop_last)
+             for r in range(world)]
+    counted = sorted(i for s in ranks for b in list(s)[:s.own_batches()] for i in b)
+    every = sorted(i for b in ranks[0]._all_batches() for i in b.tolist())
+    assert counted == every  # all kept examples, none twice
+    if (n, world) == (5, 2):  # the reviewer's case: rank 1's second batch repeats rank 0's first
+        assert [list(s) for s in ranks][1][1] == list(ranks[0])[0] and ranks[1].own_batches() == 1
+
+
 def test_streaming_two_ranks_two_workers_read_each_sample_once():
     samples = ShardedStream(_numbers)  # rank and world size given below, as DDP would provide them
     seen = []

@@ -18,9 +18,10 @@ def nlpf(*args, **kwargs):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
 
 
-def test_ddp_two_cpu_processes_one_run_dir(tmp_path):
+def test_ddp_two_cpu_processes_one_run_dir(tmp_path, capsys):
+    # eval batches of 3: an odd number of test batches, so one rank's last batch repeats another's
     proc = nlpf("train", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "experiment_name=ddp",
-                *TINY)
+                *TINY, "eval_batch_size=3")
     out, _ = proc.communicate(timeout=240)
     assert proc.returncode == 0, out[-3000:]
     runs = list((tmp_path / "runs" / "ddp").iterdir())
@@ -31,6 +32,10 @@ def test_ddp_two_cpu_processes_one_run_dir(tmp_path):
     assert metrics["global_step"] >= 1 and metrics["test"]["loss"] > 0
     assert "strategy: ddp" in (run / "resolved.yaml").read_text()
     assert out.count("test loss") == 1  # printed by rank 0 only
+    # the test metrics count each example once: the same as one process evaluating the same checkpoint
+    assert cli.main(["evaluate", f"ckpt={run}", "batch_size=3"]) == 0
+    single = float(capsys.readouterr().out.split("loss ")[1].split(",")[0].split()[0])
+    assert abs(single - metrics["test"]["loss"]) <= 1e-4, (single, metrics["test"])  # printed to 4 decimals
 
 
 def _one_run_dir(tmp_path, name):
