@@ -59,6 +59,8 @@ class Objective:
     task: str = "lm"
     # keys of the prepared batch that the model's forward takes (the rest are targets or bookkeeping)
     model_inputs: tuple[str, ...] = ("input_ids", "attention_mask", "token_type_ids")
+    # share of the target's probability mass spread over the other classes, in the training loss only
+    label_smoothing: float = 0.0
 
     def prepare(self, batch: dict) -> dict:
         return batch
@@ -76,6 +78,15 @@ class Objective:
     def inputs(self, batch: dict) -> dict:
         return {k: batch[k] for k in self.model_inputs if k in batch and batch[k] is not None}
 
+    def smoothing(self) -> float:
+        """The label smoothing of the loss being computed now: `label_smoothing` for the training loss, 0 for an
+        evaluation loss (validation, test, `nlpf evaluate`), which is the plain negative log-likelihood:
+        perplexity is its exp. Evaluation runs without gradients (Lightning evaluates under no_grad or
+        inference_mode; `prepare` is documented to run there too), training with them: the signal that also
+        picks the fused LM-head loss (`fusable_lm_head`). Not `model.training`: an eval-mode model (no dropout)
+        can still be trained."""
+        return float(self.label_smoothing) if torch.is_grad_enabled() else 0.0
+
     def forward(self, model, batch: dict):
         """Run the model on a prepared batch; an objective may compute less than the full output
         (masked LM runs the head only where there are targets)."""
@@ -85,22 +96,21 @@ class Objective:
 class VocabularyObjective(Objective):
     """Cross-entropy over the vocabulary against `targets(batch)` (causal LM, seq2seq, span corruption). In
     training the LM head's projection runs fused with the loss: `forward` gives no logits and `loss` returns
-    the loss it already computed; elsewhere (evaluation, compiled models) it is computed from the logits."""
-
-    label_smoothing: float = 0.0
+    the loss it already computed; elsewhere (evaluation, compiled models) it is computed from the logits.
+    `label_smoothing` applies to the training loss only (see `smoothing`)."""
 
     def targets(self, batch: dict) -> torch.Tensor:
         """Labels aligned with the last hidden state ([B, L], IGNORE_INDEX where nothing is predicted)."""
         return batch["labels"]
 
     def forward(self, model, batch: dict):
-        fused = fused_lm_forward(model, self.inputs(batch), self.targets(batch), self.label_smoothing)
+        fused = fused_lm_forward(model, self.inputs(batch), self.targets(batch), self.smoothing())
         return fused if fused is not None else super().forward(model, batch)
 
     def loss(self, output, batch: dict) -> torch.Tensor:
         if getattr(output, "loss", None) is not None:
             return output.loss
-        return cross_entropy(output.logits, self.targets(batch), self.label_smoothing)
+        return cross_entropy(output.logits, self.targets(batch), self.smoothing())
 
 
 def special_id(tokenizer, name: str, required_by: str) -> int:

@@ -32,7 +32,7 @@ class SequenceClassification(Objective):
 
     def loss(self, output, batch):
         weight = self.class_weights.to(output.logits.device) if self.class_weights is not None else None
-        return cross_entropy(output.logits, batch["labels"], self.label_smoothing, weight)
+        return cross_entropy(output.logits, batch["labels"], self.smoothing(), weight)  # smoothing: training only
 
 
 class TokenClassification(SequenceClassification):
