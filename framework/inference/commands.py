@@ -1,41 +1,70 @@
 """`nlpf predict | generate | translate | score | embed`: key=value arguments, JSONL or text out.
 
 Output files are written to a temporary file next to the target and renamed when complete, so an
-error never leaves half an output behind.
+error never leaves half an output behind; `output=` is checked before the model is loaded, and the file gets
+the permissions a plain `open()` would give it (the umask's, or those of the file it replaces).
 """
 from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional, TextIO
 
+from framework.atomic import file_mode
 from framework.config import parse_into
 from framework.errors import NlpfError
 from framework.inference.options import EmbedArgs, GenerateArgs, GenerationOptions, PredictArgs, ScoreArgs
 
 
+def check_output(path: Optional[str]) -> None:
+    """Refuse an `output=` that cannot be written (a directory, a missing or non-directory parent, a directory
+    that is not writable), before any work is done."""
+    if path is None or path == "-":
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise NlpfError(f"output={path} is a directory",
+                        hint=f"name a file to write, for example output={target / 'out.jsonl'}")
+    parent = target.parent
+    if not parent.exists():
+        raise NlpfError(f"cannot write output={path}: the directory '{parent}' does not exist",
+                        hint="create the directory first or choose another output=")
+    if not parent.is_dir():
+        raise NlpfError(f"cannot write output={path}: '{parent}' is not a directory",
+                        hint="choose another output=")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise NlpfError(f"cannot write output={path}: permission denied",
+                        hint="choose a writable location or fix the permissions")
+
+
 @contextmanager
 def output_stream(path: Optional[str]) -> Iterator[TextIO]:
-    """stdout, or an atomically replaced file."""
+    """stdout, or an atomically replaced file. The file gets the permissions `open(path, "w")` would give it:
+    those of the file it replaces, else 0o666 & ~umask (not the 0600 of a temporary file)."""
     if path is None or path == "-":
         yield sys.stdout
         sys.stdout.flush()
         return
+    check_output(path)
     target = Path(path)
-    if target.parent and not target.parent.exists():
-        raise NlpfError(f"cannot write '{path}': the directory '{target.parent}' does not exist",
-                        hint="create the directory first or choose another output=")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=str(target.parent or "."))
+    mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else file_mode()
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=str(target.parent))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), mode)
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except IsADirectoryError:  # a directory appeared there while we wrote
+            raise NlpfError(f"output={path} is a directory",
+                            hint=f"name a file to write, for example output={target / 'out.jsonl'}") from None
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -118,6 +147,7 @@ def predict(args: list[str], ctx) -> int:
     from framework.inference.predict import detect_format, open_input, read_records
 
     a: PredictArgs = parse_args(PredictArgs, args)
+    check_output(a.output)
     fmt = detect_format(a.input, a.format)
     stream = open_input(a.input)
     pipe = _load(a)
@@ -169,6 +199,7 @@ def _run_generation(a: GenerateArgs, require: Optional[str]) -> int:
 
     options = _generation_options(a)
     o = resolve_options(**options)  # check options before loading the model
+    check_output(a.output)
     # input mistakes are reported before the (slow) model load
     if (a.prompt is None) == (a.input is None):
         next(_prompts(a))  # raises "nothing to generate from" or "both prompt= and input= given"
@@ -222,6 +253,7 @@ def score(args: list[str], ctx) -> int:
     from framework.inference.scoring import read_nbest
 
     a: ScoreArgs = parse_args(ScoreArgs, args)
+    check_output(a.output)
     stream = open_input(a.input)
     pipe = _load(a)
     with stream, output_stream(a.output) as out:
@@ -260,6 +292,7 @@ def embed(args: list[str], ctx) -> int:
     from framework.inference.predict import chunks, detect_format, open_input, read_records
 
     a: EmbedArgs = parse_args(EmbedArgs, args)
+    check_output(a.output)
     fmt = detect_format(a.input, a.format)
     stream = open_input(a.input)
     pipe = _load(a)

@@ -213,3 +213,68 @@ def test_several_sequences_a_prompt_are_numbered_on_the_terminal(gpt_ckpt, tmp_p
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [[g["text"] for g in r["generations"]] for r in rows] == texts
     assert [r["prompt"] for r in rows] == ["one", "two two"]
+
+
+# ---------------------------------------------------------------- output= files
+
+
+@pytest.fixture(params=[0o022, 0o077], ids=["umask022", "umask077"])
+def umask(request):
+    import os
+
+    old = os.umask(request.param)
+    try:
+        yield request.param
+    finally:
+        os.umask(old)
+
+
+def _output_commands(gpt_ckpt, clf_ckpt, tmp_path):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a good film\na bad one\n")
+    return {
+        "generate": ["generate", f"ckpt={gpt_ckpt}", "prompt=hi", "max_new_tokens=2"],
+        "score": ["score", f"ckpt={gpt_ckpt}", f"input={texts}"],
+        "predict": ["predict", f"ckpt={clf_ckpt}", f"input={texts}"],
+        "embed": ["embed", f"ckpt={clf_ckpt}", f"input={texts}"],
+    }
+
+
+@pytest.mark.parametrize("command", ["generate", "score", "predict", "embed"])
+def test_output_files_get_the_umask_permissions_not_0600(command, gpt_ckpt, clf_ckpt, tmp_path, umask, capsys):
+    import stat
+
+    args = _output_commands(gpt_ckpt, clf_ckpt, tmp_path)[command]
+    out = tmp_path / "out.jsonl"
+    assert main([*args, f"output={out}"]) == 0, capsys.readouterr().err
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+    out.chmod(0o640)  # a file that is replaced keeps its mode, as open(path, "w") keeps it
+    assert main([*args, f"output={out}"]) == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "texts.txt"]
+
+
+@pytest.mark.parametrize("command", ["generate", "translate", "score", "predict", "embed"])
+@pytest.mark.parametrize("output, message, hint", [
+    ("adir", "output={d}/adir is a directory", "output={d}/adir/out.jsonl"),
+    ("no/such/out.jsonl", "cannot write output={d}/no/such/out.jsonl: the directory '{d}/no/such' does not exist",
+     "create the directory"),
+    ("afile/out.jsonl", "cannot write output={d}/afile/out.jsonl: '{d}/afile' is not a directory", "another output="),
+])
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(command, output, message, hint, gpt_ckpt,
+                                                                     tmp_path, monkeypatch, capsys):
+    def no_work(*args, **kwargs):
+        raise AssertionError("the model was loaded before output= was checked")
+
+    monkeypatch.setattr("framework.inference.commands._load", no_work)
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "texts.txt").write_text("hi\n")
+    source = ["prompt=hi"] if command in ("generate", "translate") else [f"input={tmp_path / 'texts.txt'}"]
+    assert main([command, f"ckpt={gpt_ckpt}", *source, f"output={tmp_path / output}"]) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert lines[0] == "error: " + message.format(d=tmp_path), err
+    assert lines[1].startswith("  hint:") and hint.format(d=tmp_path) in lines[1] and len(lines) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "afile", "texts.txt"]
+    assert list((tmp_path / "adir").iterdir()) == []
