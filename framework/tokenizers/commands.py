@@ -1,7 +1,11 @@
 """`nlpf tokenizer train tokenizer=NAME data=NAME out=DIR [key=value ...]`: train (or just build) a tokenizer
-on the training split of the configured data and save it to DIR."""
+on the training split of the configured data and save it to DIR.
+
+DIR must be new, empty or an earlier tokenizer directory (checked before training); it is written like a
+checkpoint, into a temporary directory beside it that is renamed into place when complete."""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -10,7 +14,32 @@ from framework.errors import NlpfError, did_you_mean
 USAGE = "nlpf tokenizer train tokenizer=NAME data=NAME out=DIR [tokenizer.vocab_size=N ...]"
 
 
+def _check_out(out: Path) -> None:
+    """Refuse an out= that holds anything but an earlier tokenizer: its tokenizer.yaml and the files it names."""
+    import yaml
+
+    from framework.checkpoint import check_replaceable
+    from framework.tokenizers.build import PATH_KEYS, TOKENIZER_FILE
+
+    if out.exists() and not out.is_dir():
+        raise NlpfError(f"out={out} exists and is not a directory", hint="choose a new or empty directory for out=")
+    ours = {TOKENIZER_FILE}
+    try:
+        node = yaml.safe_load((out / TOKENIZER_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        node = None
+    if isinstance(node, dict):
+        for key in PATH_KEYS:
+            value = node.get(key)
+            if isinstance(value, str) and value and not os.path.isabs(value):
+                first = Path(value).parts[0]
+                if first not in (".", ".."):
+                    ours.add(first)
+    check_replaceable(out, ours, "a tokenizer directory")
+
+
 def tokenizer_command(args: list[str], ctx) -> int:
+    from framework.atomic import atomic_directory
     from framework.config import compose, validate_component
     from framework.data.pipeline import build_source, corpus_texts
     from framework.tokenizers.build import build_tokenizer, save_tokenizer
@@ -29,11 +58,14 @@ def tokenizer_command(args: list[str], ctx) -> int:
         raise NlpfError("missing out=DIR", hint=f"usage: {USAGE}")
     cfg = compose(overrides)
     tok_cfg = validate_component("tokenizer", cfg.tokenizer)
+    _check_out(Path(out))  # before the (slow) training
     source = build_source(cfg.data)
     start = time.perf_counter()
     tokenizer = build_tokenizer(tok_cfg, corpus=corpus_texts(source))
     seconds = time.perf_counter() - start
-    path = save_tokenizer(tokenizer, out)
+    _check_out(Path(out))  # again: files may have appeared while it trained
+    with atomic_directory(Path(out)) as tmp:
+        save_tokenizer(tokenizer, tmp)
     sample = "The quick brown fox jumps over the lazy dog."
     print(f"tokenizer '{tok_cfg.name}' on data '{cfg.data.name}': {tokenizer.vocab_size} tokens in {seconds:.1f}s")
     print(f"saved to {Path(out).resolve()} (use it with tokenizer.model_file=... or framework.tokenizers.load_tokenizer('{out}'))")
