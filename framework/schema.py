@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from framework import checks
 
@@ -32,14 +32,14 @@ class TrainerConfig:
     num_nodes: int = 1
     strategy: str = "auto"
     precision: str = "auto"
-    max_epochs: int = 1
+    max_epochs: Optional[int] = None  # null: 1 epoch, or as many as max_steps needs when that is set
     max_steps: int = -1
     max_time: Optional[str] = None
-    val_check_interval: Optional[float] = None
+    val_check_interval: Optional[Union[int, float]] = None  # as in Lightning: an int counts batches, a float is a fraction
     check_val_every_n_epoch: int = 1
-    limit_train_batches: Optional[float] = None
-    limit_val_batches: Optional[float] = None
-    limit_test_batches: Optional[float] = None
+    limit_train_batches: Optional[Union[int, float]] = None
+    limit_val_batches: Optional[Union[int, float]] = None
+    limit_test_batches: Optional[Union[int, float]] = None
     accumulate_grad_batches: int = 1
     gradient_clip_val: Optional[float] = None
     log_every_n_steps: int = 50
@@ -65,6 +65,23 @@ class TrainerConfig:
         checks.at_least(self, 0, "gradient_clip_val", "limit_train_batches", "limit_val_batches",
                         "limit_test_batches", "num_sanity_val_steps")
         checks.positive(self, "val_check_interval")
+        for key in ("val_check_interval", "limit_train_batches", "limit_val_batches", "limit_test_batches"):
+            value = getattr(self, key)
+            if isinstance(value, float) and value > 1 and not value.is_integer():
+                raise checks.FieldError(key, value, "a fraction is at most 1.0, a number of batches is whole",
+                                        hint=f"e.g. trainer.{key}=0.25 (a quarter) or trainer.{key}=10 (ten batches)")
+        if self.max_steps == 0 or self.max_epochs == 0 or self.limit_train_batches in (0, 0.0):
+            key = next(k for k in ("max_steps", "max_epochs", "limit_train_batches") if getattr(self, k) in (0, 0.0))
+            raise checks.FieldError(key, 0, "trains nothing", hint="to test a checkpoint without training, use "
+                                    "nlpf evaluate ckpt=RUN_DIR")
+        if self.max_epochs == -1 and self.max_steps == -1 and self.max_time is None:
+            raise checks.FieldError("max_epochs", -1, "with trainer.max_steps=-1 and no trainer.max_time, training "
+                                    "would never end", hint="set trainer.max_steps=N, trainer.max_epochs=N or "
+                                    "trainer.max_time=DD:HH:MM:SS")
+        if self.early_stopping_patience and self.limit_val_batches in (0, 0.0):
+            raise checks.FieldError("early_stopping_patience", self.early_stopping_patience,
+                                    "needs validation, but trainer.limit_val_batches=0 turns it off",
+                                    hint="drop trainer.early_stopping_patience or trainer.limit_val_batches=0")
         if self.find_unused_parameters and str(self.strategy) != "ddp":  # only DDP searches for them
             raise checks.FieldError("find_unused_parameters", True, f"needs trainer.strategy=ddp, not {str(self.strategy)!r}",
                                     hint="use trainer=ddp (or trainer.strategy=ddp) with it")
@@ -100,6 +117,9 @@ class OptimConfig:
         checks.positive(self, "lr", "eps")
         checks.at_least(self, 0, "weight_decay", "warmup_steps")
         checks.in_range(self, 0, 1, "warmup_ratio", "min_lr_ratio", "momentum")
+        if self.warmup_steps and self.warmup_ratio:
+            raise checks.FieldError("warmup_ratio", self.warmup_ratio, f"and optim.warmup_steps={self.warmup_steps} "
+                                    "both set the warmup", hint="keep one: optim.warmup_ratio=0 or optim.warmup_steps=0")
         if self.betas is not None and (len(self.betas) != 2 or not all(0 <= float(b) < 1 for b in self.betas)):
             raise checks.FieldError("betas", list(self.betas), "must be two numbers in [0, 1)",
                                     hint="e.g. optim.betas=[0.9,0.999]")

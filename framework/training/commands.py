@@ -315,6 +315,7 @@ def evaluate(args: list[str], ctx) -> int:
     if split not in datasets:
         raise NlpfError(f"the data has no '{split}' split", hint=f"choose one of {', '.join(datasets)}")
     cfg.trainer.on_nan = "skip"
+    pl.seed_everything(int(cfg.seed), verbose=False)  # objectives that draw (masked LM) score the same masks each time
     module = TrainModule(cfg, model, objective, list(cfg.get("labels") or []))
     datamodule = DataModule(cfg, {"test": datasets[split]}, tokenizer, objective.task)
     quiet_lightning()

@@ -1,10 +1,13 @@
 """The LightningModule: a TaskModel (backbone + head) trained with an objective; metrics by task."""
 from __future__ import annotations
 
+import sys
+
 import pytorch_lightning as pl
 import torch
 
 from framework.data.sampler import LengthBucketBatchSampler
+from framework.errors import ConfigError
 from framework.metrics import TaskMetrics
 from framework.training.optim import build_optimizer, build_scheduler, freeze
 
@@ -134,7 +137,20 @@ class TrainModule(pl.LightningModule):
         optimizer = build_optimizer(self.model, self.cfg.optim)
         fit_loop = self.trainer.fit_loop
         built = fit_loop._combined_loader is not None
-        total = int(self.trainer.estimated_stepping_batches)
+        total = self.trainer.estimated_stepping_batches
+        if total == float("inf"):  # trainer.max_time alone ends the run
+            if str(self.cfg.optim.scheduler) != "constant" or (float(self.cfg.optim.warmup_ratio)
+                                                                 and not int(self.cfg.optim.warmup_steps)):
+                raise ConfigError(f"optim.scheduler={self.cfg.optim.scheduler} (or optim.warmup_ratio) needs the "
+                                  "number of training steps, which trainer.max_time alone leaves open",
+                                  hint="set trainer.max_steps=N, or use optim.scheduler=constant with "
+                                  "optim.warmup_steps=N")
+            total = 0
+        total = int(total)
+        warmup = int(self.cfg.optim.warmup_steps)
+        if warmup and total and warmup >= total and self.trainer.is_global_zero:
+            print(f"warning: optim.warmup_steps={warmup} is not below the {total} training steps: the learning rate "
+                  "never reaches optim.lr", file=sys.stderr)
         if not built:
             # counting the steps built the train loader before a resumed run's checkpoint is loaded, and Lightning
             # restores a loader's position only into one built after that: let the fit loop build it again

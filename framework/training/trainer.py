@@ -57,6 +57,13 @@ def _strategy(t):
     return strategy
 
 
+def max_epochs(t) -> int:
+    """trainer.max_epochs; null: one epoch, or no epoch limit when trainer.max_steps decides (as in Lightning)."""
+    if t.get("max_epochs") is not None:
+        return int(t.max_epochs)
+    return -1 if int(t.max_steps) > 0 else 1
+
+
 def make_trainer(cfg, run_dir: Path, monitor: str, mode: str, save):
     """(Trainer, NlpfCheckpoint callback). Lightning's own checkpoint (for exact resume) goes to
     RUN_DIR/checkpoints/lightning/last.ckpt; nlpf checkpoints to RUN_DIR/checkpoints/{best,last}."""
@@ -89,7 +96,7 @@ def make_trainer(cfg, run_dir: Path, monitor: str, mode: str, save):
         callbacks.append(LearningRateMonitor(logging_interval="step"))
     kwargs = dict(
         accelerator=str(t.accelerator), devices=t.devices, num_nodes=int(t.num_nodes), strategy=_strategy(t),
-        precision=precision.resolve(t)[0], max_epochs=int(t.max_epochs), max_steps=int(t.max_steps),
+        precision=precision.resolve(t)[0], max_epochs=max_epochs(t), max_steps=int(t.max_steps),
         max_time=t.max_time, check_val_every_n_epoch=int(t.check_val_every_n_epoch),
         accumulate_grad_batches=int(t.accumulate_grad_batches), gradient_clip_val=t.gradient_clip_val,
         log_every_n_steps=int(t.log_every_n_steps), deterministic=bool(t.deterministic),
@@ -101,8 +108,8 @@ def make_trainer(cfg, run_dir: Path, monitor: str, mode: str, save):
     )
     for key in ("val_check_interval", "limit_train_batches", "limit_val_batches", "limit_test_batches"):
         value = t.get(key)
-        if value is not None:
-            kwargs[key] = int(value) if float(value).is_integer() and float(value) > 1 else float(value)
+        if value is not None:  # Lightning's rule: an int counts batches, a float is a fraction (2.0 counts too)
+            kwargs[key] = int(value) if isinstance(value, int) or float(value) > 1 else float(value)
     from lightning_fabric.utilities.exceptions import MisconfigurationException
 
     try:
