@@ -89,8 +89,11 @@ def _explain_missing_key(base: DictConfig, key: str) -> tuple[str, str]:
         return f"unknown config key '{key}'." + renamed, "nlpf names a setting the same in every model family (docs/models.md lists the renamed ones)"
     if not parent:  # a misspelt group (experimnt=...) is as likely as a misspelt top-level key
         siblings += sorted(_group_names())
-    return (f"unknown config key '{key}'." + did_you_mean(leaf, [str(s) for s in siblings], f"{parent}." if parent else ""),
-            f"use +{key}=VALUE only if you really mean to add a new key")
+    message = f"unknown config key '{key}'." + did_you_mean(leaf, [str(s) for s in siblings], f"{parent}." if parent else "")
+    if not parent or dataclasses.is_dataclass(schema) or parent.split(".")[0] in ("trainer", "optim"):
+        where = f"under '{parent}'" if parent else "at the top level"  # typed nodes: `+` adds nothing there
+        return message, f"valid keys {where}: {', '.join(sorted({str(s) for s in siblings}))}"
+    return message, f"use +{key}=VALUE only if you really mean to add a new key"
 
 
 def _schema_only_keys(base: DictConfig, overrides: Sequence[str]) -> set[str]:

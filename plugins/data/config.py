@@ -49,8 +49,8 @@ class TableOptions(FileOptions):
     text_pair_field: Optional[str] = None
     label_field: Optional[str] = "label"
     # other example keys: tokens, tags, source, target, question, context, answer_start, answer_text
-    columns: dict = field(default_factory=dict)
-    label_map: dict = field(default_factory=dict)  # raw label value -> label name, e.g. {"1": spam, "0": ham}
+    columns: Optional[dict] = None
+    label_map: Optional[dict] = None  # raw label value -> label name, e.g. {"1": spam, "0": ham}
 
 
 @dataclass

@@ -180,3 +180,17 @@ def test_plugin_config_class_mistakes_name_the_class():
     with pytest.raises(ConfigError, match=r"under 'model' failed in .*WrongCheck.__post_init__: TypeError") as err:
         check_values(WrongCheck, {"hidden_size": 4}, "model")
     assert "checks.positive(self, 'hidden_size')" in err.value.hint
+
+
+def test_maps_of_the_data_sources_are_set_whole_from_the_command_line():
+    cfg = config.load(["data=csv", "data.path=sms.tsv", "data.label_map={1:spam,0:ham}", "data.columns={tokens:words}"],
+                      components=("data",))
+    assert dict(cfg.data.label_map) == {1: "spam", 0: "ham"} and dict(cfg.data.columns) == {"tokens": "words"}
+    assert config.load(["data=jsonl", "data.path=x.jsonl", "+data.columns.source=en"],
+                       components=("data",)).data.columns.source == "en"
+
+
+def test_the_hint_for_an_unknown_typed_key_lists_the_valid_keys_instead_of_suggesting_plus():
+    with pytest.raises(ConfigError) as err:
+        config.load(["model.n_layerz=2"])
+    assert "Did you mean 'model.n_layer'" in str(err.value) and "n_layer" in err.value.hint and "+" not in err.value.hint

@@ -40,7 +40,7 @@ class Case:
 
 CASES = [
     # ---- config: keys, types, group options
-    Case("unknown top-level key", ["train", "lerning_rate=0.1"], ("lerning_rate",), "+lerning_rate"),
+    Case("unknown top-level key", ["train", "lerning_rate=0.1"], ("lerning_rate",), "valid keys at the top level"),
     Case("unknown key in a component", ["train", "model.n_layers=2"], ("model.n_layers", "n_layer"), ""),
     Case("unknown trainer key", ["train", "trainer.max_step=1"], ("trainer.max_step", "max_steps"), ""),
     Case("wrong type in a component", ["train", "model.n_layer=abc"], ("'abc'", "model.n_layer", "int"),
