@@ -159,5 +159,19 @@ def config_command(args: list[str], ctx) -> int:
     from framework import config
 
     cfg = config.load(args, components=())
-    sys.stdout.write(OmegaConf.to_yaml(cfg))
+    note = ""
+    if cfg.get("init_from"):  # show the architecture and tokenizer `nlpf train` will take from the checkpoint
+        from framework.training.build import adopt_checkpoint_config, checkpoint_dir
+        from framework.training.pretrained import PACKAGED, PACKAGED_PREFIX, packaged_target
+
+        name = str(cfg.init_from).removeprefix(PACKAGED_PREFIX)
+        fetched = not str(cfg.init_from).startswith(PACKAGED_PREFIX) or (
+            name in PACKAGED and (packaged_target(name) / "model.safetensors").is_file())
+        if fetched:
+            cfg, _ = adopt_checkpoint_config(cfg, checkpoint_dir(cfg.init_from), overrides=args)
+            note = f"# model and tokenizer: from init_from={cfg.init_from}\n"
+        else:
+            note = (f"# model and tokenizer: replaced at train time by those of init_from={cfg.init_from} "
+                    "(not fetched yet; only model.dropout and model.attention_dropout apply)\n")
+    sys.stdout.write(note + OmegaConf.to_yaml(cfg))
     return 0

@@ -9,7 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from framework.errors import NlpfError
+from framework.errors import ConfigError, NlpfError
 
 
 @dataclass
@@ -62,12 +62,13 @@ def build_tokenizer_for(cfg, source, init_dir: Path | None):
 RUN_MODEL_KEYS = ("dropout", "attention_dropout")
 
 
-def adopt_checkpoint_config(cfg: DictConfig, init_dir: Path) -> DictConfig:
-    """Fine-tuning from a checkpoint uses its architecture and tokenizer, whatever the config says
-    (except RUN_MODEL_KEYS, so `model.dropout=0.2` applies)."""
+def adopt_checkpoint_config(cfg: DictConfig, init_dir: Path, overrides=()) -> DictConfig:
+    """Fine-tuning from a checkpoint uses its architecture and tokenizer (except RUN_MODEL_KEYS, so
+    `model.dropout=0.2` applies); an override in `overrides` that asks for another architecture is an error."""
     from framework.checkpoint import read_config
 
     ckpt_cfg = read_config(init_dir)
+    _check_architecture_overrides(overrides, cfg, ckpt_cfg.model, init_dir)
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     model = OmegaConf.create(OmegaConf.to_container(ckpt_cfg.model, resolve=True))
     for key in RUN_MODEL_KEYS:
@@ -82,6 +83,32 @@ def adopt_checkpoint_config(cfg: DictConfig, init_dir: Path) -> DictConfig:
                 node[key] = str((tok_dir / node[key]).resolve())
         cfg.tokenizer = node
     return cfg, ckpt_cfg
+
+
+def _check_architecture_overrides(overrides, cfg, ckpt_model, init_dir: Path) -> None:
+    """`model=...` or `model.FIELD=...` on the command line that the checkpoint's architecture would silently
+    replace: refuse them, naming what the checkpoint has."""
+    import yaml
+
+    for override in overrides:
+        key, _, value = override.lstrip("+").partition("=")
+        if key == "model" and cfg.get("model") is not None and cfg.model.get("name") != ckpt_model.get("name"):
+            asked, has = f"model={value} ({cfg.model.get('name')})", f"a '{ckpt_model.get('name')}' model"
+        elif key.startswith("model.") and key[len("model."):] not in RUN_MODEL_KEYS and key != "model.name":
+            field = key[len("model."):]
+            try:
+                wanted = yaml.safe_load(value)
+            except yaml.YAMLError:
+                wanted = value
+            if field not in ckpt_model or ckpt_model.get(field) == wanted:
+                continue
+            asked, has = override.lstrip("+"), f"{field}={ckpt_model.get(field)}"
+        else:
+            continue
+        raise ConfigError(f"{asked} conflicts with init_from: fine-tuning keeps the checkpoint's architecture, "
+                          f"and '{init_dir}' holds {has}",
+                          hint="drop the override (only model.dropout and model.attention_dropout apply with "
+                          "init_from), or train from scratch without init_from")
 
 
 def load_init_weights(model, init_dir: Path, ckpt_cfg, cfg) -> str:

@@ -38,7 +38,7 @@ def _prepare_run_dir(args: list[str]):
     cfg = _compose(args)
     started = launch.external_launch()
     if started is None:
-        return _set_up_run(cfg)
+        return _set_up_run(cfg, args)
     launch.launch_timeout()  # a malformed NLPF_LAUNCH_TIMEOUT fails here, before any rank waits on it
     launch.check_world_size(started, cfg.trainer.devices, int(cfg.trainer.num_nodes))
     handoff = launch.Handoff(started, cfg.run_dir, cfg.experiment_name)
@@ -46,7 +46,7 @@ def _prepare_run_dir(args: list[str]):
         run_dir, ckpt = handoff.receive()
         return load_frozen(run_dir), run_dir, ckpt
     try:
-        cfg, run_dir, ckpt = _set_up_run(cfg)
+        cfg, run_dir, ckpt = _set_up_run(cfg, args)
     except Exception as err:  # noqa: BLE001 - handed over, then raised as it is
         handoff.send(error=err.message if isinstance(err, NlpfError) else f"{type(err).__name__}: {err}")
         raise
@@ -54,14 +54,14 @@ def _prepare_run_dir(args: list[str]):
     return cfg, run_dir, ckpt
 
 
-def _set_up_run(cfg):
+def _set_up_run(cfg, args=()):
     """Rank 0: adopt init_from's architecture, resolve precision, choose (or resume) the run directory, freeze."""
     from framework.config import check_max_length, check_pairing, freeze
 
     if cfg.get("init_from"):  # record the architecture and tokenizer actually used
         from framework.training.build import adopt_checkpoint_config, checkpoint_dir
 
-        cfg, _ = adopt_checkpoint_config(cfg, checkpoint_dir(cfg.init_from))
+        cfg, _ = adopt_checkpoint_config(cfg, checkpoint_dir(cfg.init_from), overrides=args)
         check_pairing(cfg)  # against the checkpoint's architecture, not the placeholder the config named
         check_max_length(cfg)
     if str(cfg.trainer.precision) == precision.AUTO:  # frozen resolved, so every rank and a resume agree

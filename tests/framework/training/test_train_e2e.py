@@ -199,3 +199,23 @@ def test_activation_checkpointing_needs_transformer_layers():
 
     with pytest.raises(ConfigError, match="no transformer layers"):
         _checkpoint_activations(torch.nn.LSTM(4, 4))
+
+
+def test_init_from_refuses_overrides_that_ask_for_another_architecture(tmp_path, capsys):
+    """The checkpoint's architecture replaces the config's: an override it would silently drop is an error."""
+    from framework import cli
+
+    run = tmp_path / "base"
+    assert cli.main(["train", "model=bert_tiny", "head=bert_mlm", "objective=masked_lm", "tokenizer.template=cls_sep",
+                     "trainer.max_steps=2", "max_length=32", "batch_size=4", "trainer.enable_progress_bar=false",
+                     f"run_dir={run}"]) == 0
+    capsys.readouterr()
+    for overrides, says in ((["model=bert_tiny", "model.num_hidden_layers=3"], "holds num_hidden_layers=2"),
+                            (["model=gpt_tiny"], "holds a 'bert' model")):
+        assert cli.main(["train", f"init_from={run}", *overrides, f"run_dir={tmp_path / 'ft'}"]) == 2
+        err = capsys.readouterr().err
+        assert overrides[-1] in err and "conflicts with init_from" in err and says in err, err
+        assert not (tmp_path / "ft").exists()
+    assert cli.main(["config", f"init_from={run}", "model.dropout=0.3"]) == 0  # training settings still apply
+    out = capsys.readouterr().out
+    assert out.startswith(f"# model and tokenizer: from init_from={run}") and "dropout: 0.3" in out
