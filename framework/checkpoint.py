@@ -152,11 +152,26 @@ def resolve(directory) -> Path:
     return directory
 
 
+def not_a_directory(path, key: str = "checkpoint directory") -> NlpfError:
+    """The error for a checkpoint path that is no directory: missing, a Lightning .ckpt file, or another file.
+    `key` is the argument that named it (ckpt, init_from) or what it should have been."""
+    path = Path(path)
+    subject = f"{key}={path}" if key.isidentifier() else f"{key} '{path}'"
+    hint = (f"pass {key}=PATH: " if key.isidentifier() else "pass ") + (
+        "a directory written by `nlpf train` (a run directory or RUN_DIR/checkpoints/best) or `nlpf import hf`")
+    if not path.exists():
+        return NlpfError(f"{subject} does not exist", hint=hint)
+    if path.suffix == ".ckpt":
+        run = path.parent.parent.parent if path.parent.name == "lightning" else None
+        return NlpfError(f"{subject} is Lightning's training state (for resume=), not an nlpf checkpoint",
+                         hint=f"pass its run directory{f' ({run})' if run else ''} or RUN_DIR/checkpoints/best")
+    return NlpfError(f"{subject} is a file, not a checkpoint directory", hint=hint)
+
+
 def read_config(directory) -> DictConfig:
     directory = Path(directory)
     if not directory.is_dir():
-        raise NlpfError(f"checkpoint directory '{directory}' does not exist",
-                        hint="pass a directory written by `nlpf train` (RUN_DIR/checkpoints/best) or `nlpf import hf`")
+        raise not_a_directory(directory, "checkpoint directory")
     missing = [n for n in (CONFIG, WEIGHTS) if not (directory / n).is_file()]
     if missing:
         raise NlpfError(

@@ -23,6 +23,9 @@ BY_ARCH_NAME = {"bert": bert, "gpt": gpt2, "t5": t5}  # our architecture name ->
 
 def _read_hf_config(src: Path) -> dict:
     path = src / "config.json"
+    if not src.is_dir():
+        raise NlpfError(f"'{src}' does not exist" if not src.exists() else f"'{src}' is a file, not a directory",
+                        hint="pass the directory written by `save_pretrained` (config.json + model.safetensors)")
     if not path.is_file():
         already = (src / "config.yaml").is_file() and (src / "model.safetensors").is_file()
         raise NlpfError(f"'{src}' is not a Hugging Face checkpoint directory: no config.json",

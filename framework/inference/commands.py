@@ -121,8 +121,9 @@ def _load(args):
     from framework.training.pretrained import PACKAGED_PREFIX
 
     if not args.ckpt.startswith(PACKAGED_PREFIX) and not Path(args.ckpt).is_dir():
-        raise NlpfError(f"checkpoint directory '{args.ckpt}' does not exist",
-                        hint="pass ckpt=PATH: a checkpoint or run directory from `nlpf train`, or one from `nlpf import hf`")
+        from framework.checkpoint import not_a_directory
+
+        raise not_a_directory(args.ckpt, "ckpt")
     # device and dtype are checked before the (slow) load
     device = usable_device(args.device)
     dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}

@@ -38,8 +38,10 @@ def checkpoint_dir(path: str | Path, key: str = "init_from") -> Path:
     found = resolve(p)
     if (found / WEIGHTS).is_file():
         return found
-    if not p.exists():
-        raise NlpfError(f"{key}='{path}': no such directory", hint="check the path (a checkpoint or run directory)")
+    if not p.is_dir():
+        from framework.checkpoint import not_a_directory
+
+        raise not_a_directory(p, key)
     raise NlpfError(f"{key}='{path}' holds no nlpf checkpoint"
                     + (" (it is a Hugging Face model: run `nlpf import hf SRC OUT` first)"
                        if (p / "config.json").is_file() else ""),

@@ -152,3 +152,22 @@ def test_an_older_checkpoint_names_the_plugins_that_are_missing(tmp_path):
     err = _needs_plugin(tmp_path, None, [{"name": "revkit", "distribution": "nlpf-revkit", "version": "0.1.0",
                                           "status": "ok"}])
     assert "no loaded plugin registers" in str(err) and "nlpf-revkit" in err.hint
+
+
+def test_a_path_that_is_no_checkpoint_directory_says_what_it_is(tmp_path):
+    from framework.checkpoint import read_config
+
+    run = tmp_path / "run"
+    (run / "checkpoints" / "lightning").mkdir(parents=True)
+    (run / "checkpoints" / "lightning" / "last.ckpt").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("x")
+    cases = {run / "checkpoints" / "lightning" / "last.ckpt": "is Lightning's training state (for resume=)",
+             tmp_path / "notes.txt": "is a file, not a checkpoint directory",
+             tmp_path / "missing": "does not exist"}
+    for path, says in cases.items():
+        with pytest.raises(NlpfError) as err:
+            read_config(path)
+        assert says in str(err.value), str(err.value)
+    with pytest.raises(NlpfError) as err:
+        read_config(run / "checkpoints" / "lightning" / "last.ckpt")
+    assert f"pass its run directory ({run})" in err.value.hint

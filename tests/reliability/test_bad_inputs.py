@@ -144,7 +144,7 @@ CASES = [
          ("broken_tok/tokenizer/tokenizer.yaml",), "YAML syntax"),
     Case("init_from a truncated checkpoint", ["train", "init_from={fx}/truncated", *QUICK],
          ("truncated",), "save or import the checkpoint again"),
-    Case("init_from a missing directory", ["train", "init_from={fx}/nope", *QUICK], ("init_from=", "nope"), "path"),
+    Case("init_from a missing directory", ["train", "init_from={fx}/nope", *QUICK], ("init_from=", "nope"), "init_from=PATH"),
     Case("resume from a missing file", ["train", "resume={fx}/nope.ckpt", *QUICK], ("resume=", "nope.ckpt"),
          "resume=auto"),
     Case("resume from a truncated checkpoint", ["train", "resume={fx}/truncated.ckpt", *QUICK],

@@ -175,7 +175,10 @@ def test_cli_import_and_export(tmp_path, capsys):
     assert (tmp_path / "exported" / "config.json").is_file()
     assert cli.main(["import", "hf", str(tmp_path / "nothing"), str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
-    assert "no config.json" in err and "Traceback" not in err
+    assert f"'{tmp_path / 'nothing'}' does not exist" in err and "Traceback" not in err
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["import", "hf", str(tmp_path / "empty"), str(tmp_path / "x")]) == 2
+    assert "no config.json" in capsys.readouterr().err
     assert cli.main(["import", "onnx", "a", "b"]) == 2
     assert "usage: nlpf import hf" in capsys.readouterr().err
 
