@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from framework.atomic import apply_umask
+
 FORMAT_VERSION = 1
 META = "meta.json"
 
@@ -53,6 +55,7 @@ def save_entry(directory: Path, meta: dict, arrays: dict[str, dict[str, np.ndarr
             meta["splits"][split] = {"fields": sorted(fields), "examples": int(len(fields["index"]) - 1)
                                      if "index" in fields else None}
         (tmp / META).write_text(json.dumps(meta, indent=1, ensure_ascii=False))
+        apply_umask(tmp)  # mkdtemp's 0700: a cache shared by users of one machine must stay readable
         try:
             os.replace(tmp, directory)
         except OSError:  # a concurrent writer (another rank) got there first: keep theirs

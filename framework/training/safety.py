@@ -31,6 +31,7 @@ from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.loggers.logger import rank_zero_experiment
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from framework.atomic import file_mode
 from framework.errors import NlpfError
 from framework.training.rundir import Preempted
 
@@ -86,6 +87,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as f:
+                os.fchmod(f.fileno(), file_mode())  # mkstemp's 0600: the umask's mode, as open() would give
                 torch.save(checkpoint, f)
                 f.flush()
                 os.fsync(f.fileno())

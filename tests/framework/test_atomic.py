@@ -122,3 +122,20 @@ def test_current_umask_without_proc_sets_and_restores_it(monkeypatch, umask):
     assert current_umask() == umask
     monkeypatch.undo()
     assert current_umask() == umask
+
+
+def test_the_resume_checkpoint_and_the_token_cache_follow_the_umask(tmp_path):
+    import numpy as np
+
+    from framework.data.token_cache import save_entry
+    from framework.training.safety import AtomicCheckpointIO
+
+    previous = os.umask(0o022)
+    try:
+        AtomicCheckpointIO().save_checkpoint({"global_step": 1}, tmp_path / "lightning" / "last.ckpt")
+        save_entry(tmp_path / "cache" / "entry", {"splits": {}}, {"train": {"ids": np.arange(3)}})
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "lightning" / "last.ckpt").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "cache" / "entry").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "cache" / "entry" / "train.ids.npy").stat().st_mode) == 0o644
