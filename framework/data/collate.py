@@ -38,6 +38,8 @@ class Collator:
             batch["token_type_ids"] = _pad([it["token_type_ids"] for it in items], 0, None, width)
         if self.task == "classification":
             batch["labels"] = torch.tensor([it["labels"] for it in items], dtype=torch.long)
+        elif self.task == "regression":
+            batch["labels"] = torch.tensor([it["labels"] for it in items], dtype=torch.float32)
         elif self.task == "token_classification":
             batch["labels"] = _pad([it["labels"] for it in items], IGNORE, None, width)
         elif self.task == "seq2seq":

@@ -21,10 +21,11 @@ from framework.errors import NlpfError, did_you_mean
 
 log = logging.getLogger("nlpf.data")
 
-TASKS = ("lm", "classification", "token_classification", "seq2seq", "qa")
+TASKS = ("lm", "classification", "regression", "token_classification", "seq2seq", "qa")
 REQUIRED_KEYS = {
     "lm": ("text",),
     "classification": ("text", "label"),
+    "regression": ("text", "label"),  # label: a number
     "token_classification": ("tokens", "tags"),
     "seq2seq": ("source", "target"),
     "qa": ("question", "context", "answer_start", "answer_text"),
@@ -137,7 +138,8 @@ def encode_lm(examples, tok, max_length, labels):
     return {"ids": flat.astype(id_dtype(tok.vocab_size))}
 
 
-def encode_classification(examples, tok, max_length, labels):
+def _encode_texts(examples, tok, max_length) -> dict:
+    """Token ids and type ids of each example's text (and text_pair)."""
     ids, types = [], []
     has_pair = "text_pair" in examples[0]
     for chunk in _chunks(examples):
@@ -146,9 +148,26 @@ def encode_classification(examples, tok, max_length, labels):
             ids.append(enc.ids)
             types.append(enc.type_ids)
     flat, index = ragged(ids, id_dtype(tok.vocab_size))
+    return {"ids": flat, "index": index, "type_ids": ragged(types, np.int8)[0]}
+
+
+def encode_classification(examples, tok, max_length, labels):
     label_id = {name: i for i, name in enumerate(labels)}
-    return {"ids": flat, "index": index, "type_ids": ragged(types, np.int8)[0],
+    return {**_encode_texts(examples, tok, max_length),
             "labels": np.array([label_id[str(ex["label"])] for ex in examples], dtype=np.int64)}
+
+
+def encode_regression(examples, tok, max_length, labels):
+    """As classification, with the label a number (a float target) instead of a class name."""
+    targets = []
+    for i, ex in enumerate(examples):
+        try:
+            targets.append(float(ex["label"]))
+        except (TypeError, ValueError):
+            raise NlpfError(f"example {i + 1} has label {ex['label']!r}, which is not a number",
+                            hint="regression needs a numeric label; for class names use a classification "
+                            "objective (objective=sequence_classification)") from None
+    return {**_encode_texts(examples, tok, max_length), "labels": np.array(targets, dtype=np.float32)}
 
 
 def encode_token_classification(examples, tok, max_length, labels):
@@ -218,6 +237,7 @@ def encode_qa(examples, tok, max_length, labels):
 ENCODERS = {
     "lm": encode_lm,
     "classification": encode_classification,
+    "regression": encode_regression,
     "token_classification": encode_token_classification,
     "seq2seq": encode_seq2seq,
     "qa": encode_qa,
@@ -275,6 +295,8 @@ class RaggedDataset:
             item["token_type_ids"] = np.asarray(arr["type_ids"][a:b], dtype=np.int64)
         if self.task == "classification":
             item["labels"] = int(arr["labels"][i])
+        elif self.task == "regression":
+            item["labels"] = float(arr["labels"][i])
         elif self.task == "token_classification":
             item["labels"] = np.asarray(arr["tags"][a:b], dtype=np.int64)
         elif self.task == "seq2seq":
@@ -328,7 +350,7 @@ def build_datasets(data_cfg, tokenizer, task: str, max_length: int, cache_dir: s
     Args:
         data_cfg: the `data` config node (name + fields of its source).
         tokenizer: a framework.tokenizers.Tokenizer.
-        task: lm | classification | token_classification | seq2seq | qa.
+        task: lm | classification | regression | token_classification | seq2seq | qa.
         max_length: block size for lm; truncation length for the other tasks.
         cache_dir: where token arrays live (default $NLPF_CACHE/tokens).
         seed: stored on the datasets as the default shuffling seed of their samplers.

@@ -17,12 +17,14 @@ from framework.inference.generation import Generation, generate_ids, resolve_opt
 _TASK_NAMES = {
     "lm": "lm", "causal_lm": "lm", "masked_lm": "mlm", "seq2seq": "seq2seq", "span_corruption": "seq2seq",
     "sequence_classification": "classification", "classification": "classification",
+    "sequence_regression": "regression",
     "token_classification": "token_classification", "qa": "qa",
 }
 
 _TASK_WORDS = {
     "lm": "a language model (decoder)", "seq2seq": "an encoder-decoder", "mlm": "a masked language model",
     "encoder": "a bare encoder (no task head)", "classification": "a sequence classifier",
+    "regression": "a sequence regressor",
     "token_classification": "a token classifier", "qa": "a question-answering model",
 }
 
@@ -57,7 +59,7 @@ class InferenceMixin:
     @property
     def task(self) -> str:
         """lm | seq2seq | classification | token_classification | qa | mlm | encoder (a bare encoder, no head)."""
-        for key in ("head", "objective"):
+        for key in ("objective", "head"):  # the objective first: a regressor has a classification head
             name = _node_name(self.config, key)
             task = _TASK_NAMES.get(name) if name in _TASK_NAMES else (
                 self._plugin_objective_task() if key == "objective" and name else None)

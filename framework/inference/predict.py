@@ -21,7 +21,7 @@ import torch
 from framework.errors import NlpfError
 from framework.inference.scoring import pad_right
 
-TASKS = ("classification", "token_classification", "qa", "mlm")
+TASKS = ("classification", "regression", "token_classification", "qa", "mlm")
 FORMATS = ("auto", "jsonl", "csv", "tsv", "text")
 
 
@@ -276,6 +276,9 @@ class Predictor:
         if self.task == "mlm":
             return self._fills(out, enc["ids"], logits)
         length = len(enc["ids"])
+        if self.task == "regression":
+            out["score"] = float(logits.reshape(-1)[0])
+            return out
         if self.task == "classification":
             probs = logits.softmax(-1)
             top = torch.topk(probs, min(self.top_k, probs.shape[-1]))

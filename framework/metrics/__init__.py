@@ -2,9 +2,12 @@
 processes by torchmetrics."""
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 from torchmetrics import MeanMetric
+from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, PearsonCorrCoef, SpearmanCorrCoef
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from framework.metrics.entity import EntityF1
@@ -28,6 +31,12 @@ class TaskMetrics(nn.Module):
             self.accuracy = MulticlassAccuracy(n, average="micro")
             self.macro_f1 = MulticlassF1Score(n, average="macro")
             self.class_f1 = MulticlassF1Score(n, average="none")
+        elif task == "regression":
+            self.mse, self.mae = MeanSquaredError(), MeanAbsoluteError()
+            self.pearson = PearsonCorrCoef()
+            with warnings.catch_warnings():  # it keeps every prediction, as a rank correlation must
+                warnings.filterwarnings("ignore", message=".*will save all targets and predictions")
+                self.spearman = SpearmanCorrCoef()
         elif task == "token_classification" and n:
             self.accuracy = MulticlassAccuracy(n, average="micro", ignore_index=IGNORE_INDEX)
             self.entity = EntityF1(self.labels)
@@ -43,6 +52,10 @@ class TaskMetrics(nn.Module):
             preds = logits.argmax(-1)
             for m in (self.accuracy, self.macro_f1, self.class_f1):
                 m.update(preds, batch["labels"])
+        elif self.task == "regression":
+            preds = logits.reshape(-1).float()
+            for m in (self.mse, self.mae, self.pearson, self.spearman):
+                m.update(preds, batch["labels"].float())
         elif self.task == "token_classification" and self.labels:
             preds = logits.argmax(-1)
             self.accuracy.update(preds, batch["labels"])
@@ -61,6 +74,9 @@ class TaskMetrics(nn.Module):
             out["macro_f1"] = self.macro_f1.compute()
             if len(self.labels) == 2:  # binary tasks: the F1 of the positive (second) class, e.g. f1_spam
                 out[f"f1_{self.labels[1]}"] = self.class_f1.compute()[1]
+        elif self.task == "regression":
+            out.update(mse=self.mse.compute(), mae=self.mae.compute(), pearson=self.pearson.compute(),
+                       spearman=self.spearman.compute())
         elif self.task == "token_classification" and self.labels:
             out["accuracy"] = self.accuracy.compute()
             out.update(self.entity.compute())

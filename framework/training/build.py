@@ -161,6 +161,8 @@ def build_run(cfg: DictConfig, verbose: bool = True) -> Run:
     cfg.labels = labels or None
     if "vocab_size" in cfg.model and cfg.model.vocab_size is None:
         cfg.model.vocab_size = int(tokenizer.vocab_size)
+    if objective.task == "regression" and cfg.get("head") is not None and cfg.head.get("num_labels", 0) is None:
+        cfg.head.num_labels = 1  # one output; recorded so that the checkpoint rebuilds it
     model = build_model(cfg, vocab_size=tokenizer.vocab_size, num_labels=len(labels) or None)
     init_weights(model)
     if init_dir is not None:

@@ -22,6 +22,8 @@ def nlpf_register(registries):
         description="Sequence-to-sequence cross-entropy (translation, summarisation).")
     reg("sequence_classification", c.SequenceClassificationConfig, f"{_M}.classification:build_sequence",
         accepts=["encoder", "decoder"], description="Cross-entropy over one label per sequence.")
+    reg("sequence_regression", c.SequenceRegressionConfig, f"{_M}.regression:build", accepts=["encoder", "decoder"],
+        description="Mean squared error against one number per sequence (ratings, similarity scores).")
     reg("token_classification", c.TokenClassificationConfig, f"{_M}.classification:build_token",
         accepts=["encoder"], description="Cross-entropy over one label per word (first sub-token).")
     reg("qa", c.QAConfig, f"{_M}.qa:build", accepts=["encoder"],

@@ -63,6 +63,11 @@ class SequenceClassificationConfig:
 
 
 @dataclass
+class SequenceRegressionConfig:
+    head_output: ClassVar[str] = "sequence_labels"
+
+
+@dataclass
 class TokenClassificationConfig:
     head_output: ClassVar[str] = "token_labels"
     label_smoothing: float = 0.0

@@ -219,3 +219,41 @@ def test_init_from_refuses_overrides_that_ask_for_another_architecture(tmp_path,
     assert cli.main(["config", f"init_from={run}", "model.dropout=0.3"]) == 0  # training settings still apply
     out = capsys.readouterr().out
     assert out.startswith(f"# model and tokenizer: from init_from={run}") and "dropout: 0.3" in out
+
+
+def test_sequence_regression_trains_evaluates_and_predicts_scores(tmp_path, capsys):
+    """A numeric label per text (here: how many 'good' words it has, over 4): MSE training, regression
+    metrics, a one-output head recorded in the checkpoint, and predict giving numbers."""
+    import random
+
+    rng = random.Random(0)
+    rows = ["text\tlabel"]
+    for _ in range(400):
+        good = rng.randint(0, 4)
+        words = ["good"] * good + ["film"] * (4 - good)
+        rng.shuffle(words)
+        rows.append(f"{' '.join(words)}\t{good / 4}")
+    (tmp_path / "ratings.tsv").write_text("\n".join(rows) + "\n")
+    run = train(tmp_path / "reg", "model=bert_tiny", "head=sequence_classification", "objective=sequence_regression",
+                "tokenizer=byte", "tokenizer.template=cls_sep", "data=csv", f"data.path={tmp_path / 'ratings.tsv'}",
+                "trainer.max_epochs=6", "optim.lr=1e-3", "head.pooling=mean")
+    metrics = json.loads((run / "metrics.json").read_text())["test"]
+    assert set(metrics) == {"loss", "mse", "mae", "pearson", "spearman"}
+    assert metrics["pearson"] > 0.8 and metrics["mse"] < 0.05, metrics  # the labels' variance is 0.125
+    assert "num_labels: 1" in (run / "checkpoints" / "best" / "config.yaml").read_text()
+    capsys.readouterr()
+    (tmp_path / "new.txt").write_text("good good good good\nfilm film film film\n")
+    assert cli.main(["predict", f"ckpt={run}", f"input={tmp_path / 'new.txt'}"]) == 0
+    high, low = [json.loads(line)["score"] for line in capsys.readouterr().out.splitlines()]
+    assert high > low + 0.5, (high, low)
+    assert cli.main(["evaluate", f"ckpt={run}"]) == 0
+    assert f"pearson {metrics['pearson']:.4f}" in capsys.readouterr().out
+
+
+def test_regression_refuses_labels_that_are_not_numbers(tmp_path, capsys):
+    (tmp_path / "words.tsv").write_text("text\tlabel\n" + "".join(f"film {i}\t{'pos' if i % 2 else 'neg'}\n"
+                                                                  for i in range(30)))
+    code = cli.main(["train", f"run_dir={tmp_path / 'r'}", *TINY, "model=bert_tiny", "head=sequence_classification",
+                     "objective=sequence_regression", "tokenizer=byte", "data=csv",
+                     f"data.path={tmp_path / 'words.tsv'}"])
+    assert code == 2 and "which is not a number" in capsys.readouterr().err
