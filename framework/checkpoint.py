@@ -241,7 +241,7 @@ def load_checkpoint(directory, map_location: str | torch.device = "cpu"):
     if cfg.model.get("vocab_size", 0) is None:
         raise NlpfError(f"'{directory / CONFIG}' has model.vocab_size: null",
                         hint="a checkpoint must record its vocabulary size")
-    model = build_model(cfg)
+    model = build_model(cfg, init=False)  # the weights are loaded next
     load_state(model, read_weights(directory / WEIGHTS), str(directory / WEIGHTS))
     model.to(map_location)
     return model, cfg

@@ -103,11 +103,14 @@ def logits_at(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, chos
     return model(input_ids=input_ids, attention_mask=attention_mask).logits[chosen]
 
 
-def build_model(cfg: Any, vocab_size: Optional[int] = None, num_labels: Optional[int] = None) -> TaskModel:
+def build_model(cfg: Any, vocab_size: Optional[int] = None, num_labels: Optional[int] = None,
+                init: bool = True) -> TaskModel:
     """Build backbone (cfg.model) and head (cfg.head, optional) through the registries.
 
     vocab_size: the tokenizer's vocabulary size, used when cfg.model.vocab_size is null.
     num_labels: for classification heads; defaults to len(cfg.labels) when the config records labels.
+    init: initialise the weights for training from scratch (the backbone's own `init_weights()`, else
+        normal(0, 0.02) as in BERT and GPT-2); False leaves torch's defaults, for weights loaded right after.
     """
     from framework.plugins import registries
 
@@ -135,7 +138,12 @@ def build_model(cfg: Any, vocab_size: Optional[int] = None, num_labels: Optional
             num_labels = len(labels)
         entry = regs.head.get(str(head_node.name))
         head = _checked(entry, entry.build_fn()(head_node, backbone, num_labels=num_labels))
-    return TaskModel(backbone, head)
+    model = TaskModel(backbone, head)
+    if init:
+        from framework.training.init import init_weights
+
+        init_weights(model)
+    return model
 
 
 def _checked(entry, built: Any, kind: Optional[str] = None) -> nn.Module:

@@ -145,7 +145,7 @@ def import_hf(src, out) -> Path:
         tok = tokenizer_node(src, Path(tmp) / "tokenizer")
         if tok is not None:
             cfg["tokenizer"] = tok
-        model = build_model(OmegaConf.create(cfg))
+        model = build_model(OmegaConf.create(cfg), init=False)  # the weights are loaded next
         load_state(model, state, str(src))
         meta = {"source": {"format": "huggingface", "path": str(src.resolve()), "architecture": arch, "config": c}}
         save_checkpoint(out, model, OmegaConf.create(cfg), Path(tmp) / "tokenizer" if tok is not None else None,

@@ -145,7 +145,6 @@ def build_run(cfg: DictConfig, verbose: bool = True) -> Run:
     """Everything `nlpf train` needs, from the validated config."""
     from framework.data.pipeline import build_datasets, build_source
     from framework.model import build_model
-    from framework.training.init import init_weights
 
     init_dir = checkpoint_dir(cfg.init_from) if cfg.get("init_from") else None
     ckpt_cfg = None
@@ -163,8 +162,7 @@ def build_run(cfg: DictConfig, verbose: bool = True) -> Run:
         cfg.model.vocab_size = int(tokenizer.vocab_size)
     if objective.task == "regression" and cfg.get("head") is not None and cfg.head.get("num_labels", 0) is None:
         cfg.head.num_labels = 1  # one output; recorded so that the checkpoint rebuilds it
-    model = build_model(cfg, vocab_size=tokenizer.vocab_size, num_labels=len(labels) or None)
-    init_weights(model)
+    model = build_model(cfg, vocab_size=tokenizer.vocab_size, num_labels=len(labels) or None)  # initialised
     if init_dir is not None:
         what = load_init_weights(model, init_dir, ckpt_cfg, cfg)
         if verbose:

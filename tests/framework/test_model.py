@@ -109,3 +109,12 @@ def test_what_a_plugin_builder_returns_is_checked():
         assert BackboneOutput  # the type the message names
     finally:
         plugins._STATE = previous
+
+
+def test_build_model_initialises_for_training_unless_weights_follow():
+    cfg = OmegaConf.create({"model": {"name": "gpt", "vocab_size": 300, "n_positions": 16, "n_embd": 64,
+                                      "n_layer": 1, "n_head": 2}, "head": {"name": "lm"}})
+    fresh = build_model(cfg).backbone.get_input_embeddings().weight
+    assert abs(float(fresh.std()) - 0.02) < 0.003  # GPT-2's scheme, as training from scratch uses
+    raw = build_model(cfg, init=False).backbone.get_input_embeddings().weight
+    assert float(raw.std()) > 0.5  # torch's nn.Embedding default, N(0, 1): for weights loaded right after

@@ -25,7 +25,7 @@ def make(overrides: list[str], seed: int = 0, labels=None, wide: bool = True) ->
     tok = build_tokenizer(cfg.tokenizer)
     cfg.model.vocab_size = tok.vocab_size  # a checkpoint records its vocabulary size
     torch.manual_seed(seed)
-    model = build_model(cfg, vocab_size=tok.vocab_size)
+    model = build_model(cfg, vocab_size=tok.vocab_size, init=False)  # the weights are set below
     with torch.no_grad() if wide else contextlib.nullcontext():  # wide random weights: varied continuations instead of one token repeated
         for p in model.parameters():
             if wide and p.dim() >= 2:
