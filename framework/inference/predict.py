@@ -174,6 +174,11 @@ class Predictor:
                 raise NlpfError("this masked LM's tokenizer has no mask token, so there is nothing to fill in",
                                 hint="use `nlpf score` for its pseudo-log-likelihoods")
             self.mask_token = tok.decode([tok.mask_id], skip_special_tokens=False)
+            if not self.mask_token or tok.mask_id not in tok.encode_batch([self.mask_token])[0].ids:
+                raise NlpfError(f"this tokenizer ({type(tok).__name__}) has no text that encodes to its mask token, "
+                                "so a text cannot mark what to fill in",
+                                hint="fill-mask needs a tokenizer with a written mask token ([MASK], <mask>), such as "
+                                "tokenizer=hf or sentencepiece; `nlpf score` still gives pseudo-log-likelihoods")
         self.labels = pipeline.labels
 
     def _label(self, index: int) -> str:

@@ -195,3 +195,11 @@ def test_a_plugin_objective_decides_the_task(tmp_path):
     assert hinge.task == "classification"
     out = hinge.predict(["good film", "bad film"])
     assert {r["label"] for r in out} <= {"neg", "pos"} and len(out[0]["probabilities"]) == 2
+
+
+def test_fill_mask_with_a_tokenizer_that_cannot_write_its_mask_says_so():
+    mlm = make(BERT + ["head=bert_mlm", "objective=masked_lm", "tokenizer.template=cls_sep"])
+    assert mlm.task == "mlm" and mlm.tokenizer.mask_id is not None
+    with pytest.raises(NlpfError, match="has no text that encodes to its mask token") as err:
+        mlm.predict(["Paris is the capital."])
+    assert "tokenizer=hf" in err.value.hint
