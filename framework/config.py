@@ -405,7 +405,29 @@ def validate(cfg: DictConfig, components: Sequence[str] = tuple(COMPONENT_GROUPS
 
 def load(overrides: Sequence[str] = (), components: Sequence[str] = tuple(COMPONENT_GROUPS)) -> DictConfig:
     """Compose and validate."""
-    return validate(compose(overrides), components)
+    cfg = compose(overrides)
+    try:
+        return validate(cfg, components)
+    except ConfigError as err:
+        raise _with_origin(err, cfg, overrides) from None
+
+
+def _with_origin(err: ConfigError, cfg: DictConfig, overrides: Sequence[str]) -> ConfigError:
+    """An unknown key the command line did not set came from a YAML file: say which one may have set it
+    (`head=lm` on an experiment that sets `head.pooling` for its own head)."""
+    found = re.match(r"unknown config key '(\w+)\.([\w.]+)'", err.message)
+    if not found or any(_override_key(o) == f"{found[1]}.{found[2]}" for o in overrides):
+        return err
+    group = found[1]
+    experiment = next((o.split("=", 1)[1] for o in overrides if _override_key(o) == "experiment"), None)
+    option = next((o.split("=", 1)[1] for o in overrides if _override_key(o) == group), None)
+    sources = ([f"experiment '{experiment}' (conf/experiment/{experiment}.yaml)"] if experiment else []) + (
+        [f"the {group} option '{option}' ({group}/{option}.yaml)"] if option else [f"the default {group} option"])
+    where = " or ".join(sources)
+    return ConfigError(f"{err.message} It is not on the command line: {where} sets it.",
+                       hint=(f"{err.hint}; " if err.hint else "") + (
+                           f"when changing {group}= on an experiment, also drop or replace the keys it sets for its "
+                           f"own {group} (~{group}.{found[2]})" if experiment else "fix that YAML file"))
 
 
 def _text_fields(schema: type) -> set[str]:

@@ -194,3 +194,13 @@ def test_the_hint_for_an_unknown_typed_key_lists_the_valid_keys_instead_of_sugge
     with pytest.raises(ConfigError) as err:
         config.load(["model.n_layerz=2"])
     assert "Did you mean 'model.n_layer'" in str(err.value) and "n_layer" in err.value.hint and "+" not in err.value.hint
+
+
+def test_an_unknown_key_set_by_a_yaml_file_names_where_it_came_from():
+    with pytest.raises(ConfigError) as err:
+        config.load(["experiment=finetune_sentiment", "head=lm"])
+    assert "unknown config key 'head.pooling'" in str(err.value)
+    assert "not on the command line: experiment 'finetune_sentiment'" in str(err.value) and "~head.pooling" in err.value.hint
+    with pytest.raises(ConfigError) as err:
+        config.load(["head.poolin=cls"])  # typed on the command line: no guess about files
+    assert "not on the command line" not in str(err.value)
