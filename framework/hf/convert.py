@@ -137,7 +137,11 @@ def import_hf(src, out) -> Path:
     if head_node is not None:
         cfg["head"] = OmegaConf.to_container(validate_component("head", OmegaConf.create(head_node)))
     id2label = c.get("id2label")
-    if head_node is not None and head_node["name"] in ("sequence_classification", "token_classification") and id2label:
+    regression = head_node is not None and head_node["name"] == "sequence_classification" and (
+        c.get("problem_type") == "regression" or (c.get("problem_type") is None and len(id2label or {}) == 1))
+    if regression:  # as transformers reads it: one output is a number, not a class
+        cfg["objective"] = {"name": "sequence_regression"}
+    elif head_node is not None and head_node["name"] in ("sequence_classification", "token_classification") and id2label:
         cfg["labels"] = [id2label[k] for k in sorted(id2label, key=int)]
     cfg["max_length"] = int(c.get("max_position_embeddings") or c.get("n_positions") or 512)
 
@@ -170,7 +174,9 @@ def export_hf(ckpt, out) -> Path:
                         hint=f"nlpf exports {', '.join(BY_ARCH_NAME)} models")
     reason = fam.check_exportable(m, head)
     if reason:
-        raise NlpfError(f"cannot export '{ckpt}' to Hugging Face: {reason}")
+        raise NlpfError(f"cannot export '{ckpt}' to Hugging Face: {reason}",
+                        hint="an export must compute what `transformers` computes; fine-tune with the head settings "
+                        "named above to get an exportable model (docs/models.md, 'Export')")
     arch, fields = fam.hf_config(m, head)
     prefix = fam.prefix_of(arch)
     ours = {k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -184,7 +190,10 @@ def export_hf(ckpt, out) -> Path:
     base.update(fields)
     base["model_type"], base["architectures"] = fam.MODEL_TYPE, [arch]
     labels = cfg.get("labels")
-    if labels and head is not None and head["name"] in ("sequence_classification", "token_classification"):
+    if (cfg.get("objective") or {}).get("name") == "sequence_regression":  # one output read as a number
+        base["problem_type"] = "regression"
+        base["num_labels"] = 1
+    elif labels and head is not None and head["name"] in ("sequence_classification", "token_classification"):
         base["id2label"] = {str(i): str(x) for i, x in enumerate(labels)}
         base["label2id"] = {str(x): i for i, x in enumerate(labels)}
     elif head is not None and head.get("num_labels"):

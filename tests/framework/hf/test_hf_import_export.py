@@ -287,3 +287,20 @@ def test_bert_task_heads_export(tmp_path, arch):
         torch.testing.assert_close(out.logits[..., 1][keep], ref.end_logits[keep], atol=1e-4, rtol=0)
     else:
         torch.testing.assert_close(out.logits, ref.logits, atol=1e-4, rtol=0)
+
+
+def test_a_regression_classifier_imports_as_regression_and_exports_back(tmp_path):
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                  intermediate_size=32, max_position_embeddings=16, num_labels=1,
+                                  problem_type="regression")
+    transformers.BertForSequenceClassification(cfg).save_pretrained(tmp_path / "hf")
+    import_hf(tmp_path / "hf", tmp_path / "ours")
+    ours = framework.load(tmp_path / "ours")
+    assert ours.task == "regression" and ours.labels is None
+    export_hf(tmp_path / "ours", tmp_path / "exported")
+    reloaded = transformers.BertForSequenceClassification.from_pretrained(tmp_path / "exported").eval()
+    assert reloaded.config.problem_type == "regression" and reloaded.config.num_labels == 1
+    with torch.no_grad():
+        torch.testing.assert_close(ours.model(IDS, attention_mask=MASK).logits,
+                                   reloaded(input_ids=IDS, attention_mask=MASK).logits, atol=1e-4, rtol=0)
