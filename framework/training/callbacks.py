@@ -34,6 +34,11 @@ class TokensPerSecond(pl.Callback):
         self._paused = None  # when the current validation began
         self._outside = 0.0  # seconds of validation (and what follows it before training resumes) this epoch
         self.epochs: list[dict] = []  # per finished epoch: seconds, validation_seconds, tokens, tokens/s
+        # what a resumed run carries over from the interrupted one: its fit seconds, and the counts of the
+        # epoch it was in (tokens, training seconds, validation seconds)
+        self.seconds_before = 0.0
+        self._carry = (0.0, 0.0, 0.0)
+        self._fit_start = None
 
     def _resume(self) -> None:
         if self._paused is not None:
@@ -41,7 +46,26 @@ class TokensPerSecond(pl.Callback):
             self._paused = None
 
     def _training_seconds(self) -> float:
-        return time.perf_counter() - self._start - self._outside
+        return time.perf_counter() - self._start - self._outside + self._carry[1]
+
+    def _tokens_so_far(self) -> float:
+        return (float(self._tokens) if self._tokens is not None else 0.0) + self._carry[0]
+
+    # saved in Lightning's checkpoint, so that metrics.json of a resumed run covers the whole run
+    def on_fit_start(self, trainer, pl_module):
+        self._fit_start = time.perf_counter()
+
+    def state_dict(self) -> dict:
+        current = None
+        if self._start is not None:  # inside an epoch: what it has counted so far
+            current = [self._tokens_so_far(), self._training_seconds(), self._outside + self._carry[2]]
+        fit = time.perf_counter() - self._fit_start if self._fit_start is not None else 0.0
+        return {"epochs": list(self.epochs), "seconds_before": self.seconds_before + fit, "current": current}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epochs = list(state.get("epochs", []))
+        self.seconds_before = float(state.get("seconds_before", 0.0))
+        self._carry = tuple(state["current"]) if state.get("current") else (0.0, 0.0, 0.0)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         self._resume()
@@ -55,7 +79,7 @@ class TokensPerSecond(pl.Callback):
         if (batch_idx + 1) % self.every:
             return
         elapsed = self._training_seconds()
-        tokens = float(self._tokens) * trainer.world_size  # one host sync per `every` steps
+        tokens = self._tokens_so_far() * trainer.world_size  # one host sync per `every` steps
         pl_module.log("train/tokens_per_s", tokens / max(elapsed, 1e-9), prog_bar=True, on_step=True, on_epoch=False)
 
     def on_validation_start(self, trainer, pl_module):
@@ -70,7 +94,9 @@ class TokensPerSecond(pl.Callback):
             return
         self._resume()
         seconds = self._training_seconds()
-        tokens = float(self._tokens) * trainer.world_size
+        tokens = self._tokens_so_far() * trainer.world_size
+        self._outside += self._carry[2]
+        self._start, self._carry = None, (0.0, 0.0, 0.0)  # the epoch is done: nothing to carry into the next
         self.epochs.append({"epoch": trainer.current_epoch, "seconds": round(seconds, 1),
                             "validation_seconds": round(self._outside, 1), "tokens": int(tokens),
                             "tokens_per_s": round(tokens / max(seconds, 1e-9))})

@@ -209,7 +209,8 @@ def run_training(args: list[str]) -> dict:
         results.update(translation_scores(module.model, run.tokenizer, run.cfg, run.source.splits()["test"]))
     if trainer.is_global_zero:
         speed = next((c for c in trainer.callbacks if type(c).__name__ == "TokensPerSecond"), None)
-        summary = {"test": results, "train_seconds": round(train_seconds, 1), "global_step": trainer.global_step,
+        before = speed.seconds_before if speed else 0.0  # a resumed run: the interrupted part's seconds too
+        summary = {"test": results, "train_seconds": round(train_seconds + before, 1), "global_step": trainer.global_step,
                    "epochs": speed.epochs if speed else [], "run_dir": str(run_dir)}
         (run_dir / rundir.DONE_FILE).write_text(json.dumps(summary, indent=2) + "\n")
         _print_metrics("test", results)

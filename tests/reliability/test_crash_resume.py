@@ -4,6 +4,7 @@ SIGINT save a checkpoint and exit 128 + signal; a NaN loss stops the run with it
 Every run is a subprocess with one thread, so the uninterrupted and the resumed runs compute bit for bit alike.
 """
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -66,8 +67,14 @@ def saved_step(ckpt: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> dict[int, float]:
+def reference(reference_run) -> dict[int, float]:
     """The losses of the uninterrupted run."""
+    return losses(reference_run)
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory) -> Path:
+    """The run directory of the uninterrupted run."""
     root = tmp_path_factory.mktemp("reference")
     env_cache = str(tmp_path_factory.getbasetemp() / "nlpf_cache")
     os.environ["NLPF_CACHE"] = env_cache
@@ -76,12 +83,11 @@ def reference(tmp_path_factory) -> dict[int, float]:
     finally:
         os.environ.pop("NLPF_CACHE", None)
     assert code == 0, out[-3000:]
-    ref = losses(root / "run")
-    assert sorted(ref) == list(range(36)), sorted(ref)
-    return ref
+    assert sorted(losses(root / "run")) == list(range(36))
+    return root / "run"
 
 
-def test_sigkill_then_resume_auto_matches_the_uninterrupted_run(tmp_path, reference):
+def test_sigkill_then_resume_auto_matches_the_uninterrupted_run(tmp_path, reference, reference_run):
     args = ["train", "experiment_name=crash", *RUN]
     proc = nlpf(*args)
     ckpt_glob = "runs/crash/*/checkpoints/lightning/last.ckpt"
@@ -107,6 +113,10 @@ def test_sigkill_then_resume_auto_matches_the_uninterrupted_run(tmp_path, refere
     assert sorted(resumed) == list(range(36))  # the log of the killed run was kept up to its checkpoint
     after = [s for s in range(step, 36)]
     assert [resumed[s] for s in after] == pytest.approx([reference[s] for s in after], abs=1e-6, rel=0)
+    # metrics.json covers the whole run, the part before the kill included
+    whole, parts = (json.loads((r / "metrics.json").read_text()) for r in (reference_run, run))
+    assert [(e["epoch"], e["tokens"]) for e in parts["epochs"]] == [(e["epoch"], e["tokens"]) for e in whole["epochs"]]
+    assert parts["train_seconds"] > 0.5 * whole["train_seconds"]
 
 
 def test_a_published_checkpoint_never_runs_ahead_of_the_log(tmp_path):
