@@ -29,6 +29,9 @@ COMPONENT_GROUPS = {"tokenizer": "tokenizer", "model": "architecture", "objectiv
                     "data": "data"}
 
 
+NEEDED_TO_LOAD = ("tokenizer", "model", "head")
+
+
 def _components(cfg) -> list[dict]:
     """Which distribution provided each component of the run, so a load can name what is missing."""
     from framework.plugins import registries
@@ -67,6 +70,8 @@ def check_components(directory: Path, cfg) -> None:
     recorded = {(c.get("registry"), c.get("name")): c for c in meta.get("components", []) if isinstance(c, dict)}
     loaded = {p.distribution for p in state().plugins if p.status == "ok"}
     for group, kind in COMPONENT_GROUPS.items():
+        if group not in NEEDED_TO_LOAD:  # the data source and objective of training are not needed to use it
+            continue
         node = cfg.get(group)
         name = node.get("name") if hasattr(node, "get") else None
         if not name or name in registries()[kind]:

@@ -73,9 +73,24 @@ def _override_key(override: str) -> str:
     return re.split(r"[=@]", override.lstrip("+~"), maxsplit=1)[0]
 
 
+def _dotted_keys(cfg: DictConfig, prefix: str = "") -> set[str]:
+    """Every dotted key of a config, nested ones included."""
+    keys = set()
+    for k in cfg.keys():
+        full = f"{prefix}{k}"
+        keys.add(full)
+        node = cfg._get_node(k)
+        if isinstance(node, DictConfig) and not node._is_none():
+            keys |= _dotted_keys(node, f"{full}.")
+    return keys
+
+
 def _explain_missing_key(base: DictConfig, key: str) -> tuple[str, str]:
     """(message, hint) for an override of a key the composed config lacks."""
     parent, _, leaf = key.rpartition(".")
+    if parent and parent in _dotted_keys(base) and OmegaConf.select(base, parent) is None:  # a map left null
+        return (f"unknown config key '{key}': '{parent}' is null",
+                f"set it whole ({parent}={{{leaf}: VALUE}}) or add the key with +{key}=VALUE")
     siblings = list(OmegaConf.select(base, parent).keys()) if parent and OmegaConf.select(base, parent) is not None else list(base.keys())
     schema = _component_schema(parent, OmegaConf.select(base, parent))
     if dataclasses.is_dataclass(schema):  # fields its YAML leaves out can be set too

@@ -105,7 +105,7 @@ class OptimConfig:
     eps: float = 1e-8
     momentum: float = 0.9
     scheduler: str = "linear"  # constant | linear | cosine
-    warmup_steps: int = 0
+    warmup_steps: int = 0  # when set, it wins over warmup_ratio
     warmup_ratio: float = 0.0
     min_lr_ratio: float = 0.0
     # parameters kept fixed: name prefixes, e.g. [backbone.embeddings] or [backbone] (train the head only)
@@ -117,9 +117,6 @@ class OptimConfig:
         checks.positive(self, "lr", "eps")
         checks.at_least(self, 0, "weight_decay", "warmup_steps")
         checks.in_range(self, 0, 1, "warmup_ratio", "min_lr_ratio", "momentum")
-        if self.warmup_steps and self.warmup_ratio:
-            raise checks.FieldError("warmup_ratio", self.warmup_ratio, f"and optim.warmup_steps={self.warmup_steps} "
-                                    "both set the warmup", hint="keep one: optim.warmup_ratio=0 or optim.warmup_steps=0")
         if self.betas is not None and (len(self.betas) != 2 or not all(0 <= float(b) < 1 for b in self.betas)):
             raise checks.FieldError("betas", list(self.betas), "must be two numbers in [0, 1)",
                                     hint="e.g. optim.betas=[0.9,0.999]")

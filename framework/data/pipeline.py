@@ -68,7 +68,7 @@ def _check_examples(task: str, split: str, examples: Sequence[dict], source: Dat
         raise NlpfError(
             f"task '{task}' needs example keys {', '.join(REQUIRED_KEYS[task])}, but data '{source.cfg.name}' gives "
             f"{', '.join(examples[0]) or 'none'} (missing {', '.join(missing)})",
-            hint="map your columns with data.text_field / data.label_field / data.columns.KEY=COLUMN, "
+            hint="map your columns with data.text_field / data.label_field / +data.columns.KEY=COLUMN, "
             "or choose data that fits the task",
         )
 

@@ -38,9 +38,9 @@ class DataSource:
     def fingerprint_parts(self) -> list[Any]:
         """Things besides the config that decide the examples (file sizes and times, pinned hashes). By default
         the size and modification time of the files that path-like keys name (`path`, `*_path`, `*_file`,
-        `*_dir`), so that editing a data file is never answered from a stale token cache."""
+        `*_dir`; not a cache directory's), so that editing a data file is never answered from a stale token cache."""
         return [(key, file_stats(_named_files(value))) for key, value in sorted(_items(self.cfg))
-                if key == "path" or key.endswith(("_path", "_file", "_dir"))]
+                if (key == "path" or key.endswith(("_path", "_file", "_dir"))) and "cache" not in key]
 
     # shared -----------------------------------------------------------------------------------
     def fingerprint(self) -> str:

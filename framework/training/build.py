@@ -94,8 +94,18 @@ def _check_architecture_overrides(overrides, cfg, ckpt_model, init_dir: Path) ->
 
     for override in overrides:
         key, _, value = override.lstrip("+").partition("=")
-        if key == "model" and cfg.get("model") is not None and cfg.model.get("name") != ckpt_model.get("name"):
-            asked, has = f"model={value} ({cfg.model.get('name')})", f"a '{ckpt_model.get('name')}' model"
+        if key == "model" and cfg.get("model") is not None:  # a preset: its architecture fields must match
+            if cfg.model.get("name") != ckpt_model.get("name"):
+                asked, has = f"model={value} ({cfg.model.get('name')})", f"a '{ckpt_model.get('name')}' model"
+            else:
+                typed = {o.lstrip("+").partition("=")[0][len("model."):] for o in overrides
+                         if o.lstrip("+").startswith("model.")}  # those get their own message below
+                differ = [f for f, v in cfg.model.items() if f not in RUN_MODEL_KEYS and f not in typed
+                          and v is not None and f in ckpt_model and ckpt_model[f] != v]
+                if not differ:
+                    continue
+                asked = f"model={value} ({differ[0]}={cfg.model[differ[0]]})"
+                has = f"{differ[0]}={ckpt_model[differ[0]]}"
         elif key.startswith("model.") and key[len("model."):] not in RUN_MODEL_KEYS and key != "model.name":
             field = key[len("model."):]
             try:

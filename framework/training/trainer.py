@@ -58,10 +58,11 @@ def _strategy(t):
 
 
 def max_epochs(t) -> int:
-    """trainer.max_epochs; null: one epoch, or no epoch limit when trainer.max_steps decides (as in Lightning)."""
+    """trainer.max_epochs; null: one epoch, or no epoch limit when trainer.max_steps or trainer.max_time decides
+    (as in Lightning)."""
     if t.get("max_epochs") is not None:
         return int(t.max_epochs)
-    return -1 if int(t.max_steps) > 0 else 1
+    return -1 if int(t.max_steps) > 0 or t.get("max_time") else 1
 
 
 def make_trainer(cfg, run_dir: Path, monitor: str, mode: str, save):

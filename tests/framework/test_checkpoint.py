@@ -171,3 +171,17 @@ def test_a_path_that_is_no_checkpoint_directory_says_what_it_is(tmp_path):
     with pytest.raises(NlpfError) as err:
         read_config(run / "checkpoints" / "lightning" / "last.ckpt")
     assert f"pass its run directory ({run})" in err.value.hint
+
+
+def test_a_plugin_data_source_is_not_needed_to_load_a_checkpoint(tmp_path):
+    import json
+
+    model, cfg = tiny()
+    save_checkpoint(tmp_path / "ckpt", model, cfg)
+    meta = json.loads((tmp_path / "ckpt" / "meta.json").read_text())
+    meta["components"].append({"registry": "data", "name": "gone_reviews", "distribution": "nlpf-gone",
+                               "version": "1.0", "plugin": "gone"})
+    (tmp_path / "ckpt" / "meta.json").write_text(json.dumps(meta))
+    cfg.data = {"name": "gone_reviews"}  # trained on a plugin's data, which inference never reads
+    (tmp_path / "ckpt" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    assert load_checkpoint(tmp_path / "ckpt")[1].data.name == "gone_reviews"

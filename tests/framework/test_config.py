@@ -204,3 +204,10 @@ def test_an_unknown_key_set_by_a_yaml_file_names_where_it_came_from():
     with pytest.raises(ConfigError) as err:
         config.load(["head.poolin=cls"])  # typed on the command line: no guess about files
     assert "not on the command line" not in str(err.value)
+
+
+def test_a_key_under_a_null_map_says_how_to_set_it():
+    with pytest.raises(ConfigError) as err:
+        config.load(["data=jsonl", "data.path=x.jsonl", "data.columns.tokens=words"])
+    assert "'data.columns' is null" in str(err.value) and "Did you mean" not in str(err.value)
+    assert "+data.columns.tokens=VALUE" in err.value.hint

@@ -211,6 +211,7 @@ def test_init_from_refuses_overrides_that_ask_for_another_architecture(tmp_path,
                      f"run_dir={run}"]) == 0
     capsys.readouterr()
     for overrides, says in ((["model=bert_tiny", "model.num_hidden_layers=3"], "holds num_hidden_layers=2"),
+                            (["model=bert_base"], "holds hidden_size=128"),
                             (["model=gpt_tiny"], "holds a 'bert' model")):
         assert cli.main(["train", f"init_from={run}", *overrides, f"run_dir={tmp_path / 'ft'}"]) == 2
         err = capsys.readouterr().err

@@ -25,11 +25,14 @@ def test_the_search_needs_the_ddp_strategy():
     assert load(["trainer=ddp", "trainer.find_unused_parameters=true"]).trainer.find_unused_parameters is True
 
 
-@pytest.mark.parametrize("max_epochs, max_steps, expected", [(None, -1, 1), (None, 50, -1), (3, 50, 3), (-1, 50, -1)])
-def test_max_steps_decides_when_max_epochs_is_left_unset(max_epochs, max_steps, expected):
+@pytest.mark.parametrize("max_epochs, max_steps, max_time, expected", [
+    (None, -1, None, 1), (None, 50, None, -1), (3, 50, None, 3), (-1, 50, None, -1), (None, -1, "00:00:10:00", -1),
+    (2, -1, "00:00:10:00", 2)])
+def test_max_steps_or_max_time_decides_when_max_epochs_is_left_unset(max_epochs, max_steps, max_time, expected):
     from framework.training.trainer import max_epochs as resolve
 
-    assert resolve(OmegaConf.create({"max_epochs": max_epochs, "max_steps": max_steps})) == expected
+    t = OmegaConf.create({"max_epochs": max_epochs, "max_steps": max_steps, "max_time": max_time})
+    assert resolve(t) == expected
 
 
 def test_a_whole_number_counts_batches_and_a_float_is_a_fraction(tmp_path):
@@ -50,7 +53,6 @@ def test_a_whole_number_counts_batches_and_a_float_is_a_fraction(tmp_path):
     (["trainer.limit_train_batches=0"], "'trainer.limit_train_batches': trains nothing"),
     (["trainer.max_epochs=-1"], "training would never end"),
     (["trainer.early_stopping_patience=2", "trainer.limit_val_batches=0"], "needs validation"),
-    (["optim.warmup_steps=10", "optim.warmup_ratio=0.1"], "both set the warmup"),
 ])
 def test_settings_that_cannot_train_as_meant_are_refused_with_the_config(overrides, message):
     from framework.config import load
