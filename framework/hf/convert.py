@@ -157,6 +157,19 @@ def import_hf(src, out) -> Path:
     return out
 
 
+def _special_token_ids(base: dict, tok_dir: Path) -> None:
+    """bos/eos/pad ids the config lacks, from the checkpoint's tokenizer: without them `transformers` falls back
+    to its family's defaults (GPT-2's 50256, T5's 1), which a model trained in nlpf does not use."""
+    if not (tok_dir / "tokenizer.yaml").is_file():
+        return
+    from framework.tokenizers import load_tokenizer
+
+    tok = load_tokenizer(tok_dir)
+    for key, value in (("bos_token_id", tok.bos_id), ("eos_token_id", tok.eos_id), ("pad_token_id", tok.pad_id)):
+        if base.get(key) is None and value is not None:
+            base[key] = int(value)
+
+
 def export_hf(ckpt, out) -> Path:
     """Write an nlpf checkpoint as a Hugging Face directory (config.json, model.safetensors, tokenizer files)."""
     from safetensors.torch import save_file
@@ -189,6 +202,7 @@ def export_hf(ckpt, out) -> Path:
     base = dict(meta.get("source", {}).get("config", {})) if meta.get("source", {}).get("architecture") == arch else {}
     base.update(fields)
     base["model_type"], base["architectures"] = fam.MODEL_TYPE, [arch]
+    _special_token_ids(base, ckpt / TOKENIZER_DIR)
     labels = cfg.get("labels")
     if (cfg.get("objective") or {}).get("name") == "sequence_regression":  # one output read as a number
         base["problem_type"] = "regression"

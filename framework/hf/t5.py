@@ -58,7 +58,7 @@ def _ffn(m: dict, hf: str, us: str) -> list[Param]:
 def params(m: dict, head: dict | None, prefix: str) -> list[Param]:
     P = lambda ours, *hf: Param(ours, tuple(hf))
     out = [P("backbone.shared.weight", "shared.weight")]
-    for stack, n in (("encoder", m["num_layers"]), ("decoder", m["num_decoder_layers"])):
+    for stack, n in (("encoder", m["num_layers"]), ("decoder", m["num_decoder_layers"] or m["num_layers"])):
         out.append(P(f"backbone.{stack}.relative_bias.table.weight",
                      f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight"))
         out.append(P(f"backbone.{stack}.final_norm.weight", f"{stack}.final_layer_norm.weight"))
@@ -92,6 +92,7 @@ def hf_config(m: dict, head: dict | None) -> tuple[str, dict]:
     c = {k: m[k] for k in ("vocab_size", "d_model", "d_kv", "d_ff", "num_layers", "num_decoder_layers", "num_heads",
                            "relative_attention_num_buckets", "relative_attention_max_distance",
                            "layer_norm_epsilon", "feed_forward_proj", "decoder_start_token_id")}
+    c["num_decoder_layers"] = m["num_decoder_layers"] or m["num_layers"]  # null in nlpf: as many as the encoder
     c["dropout_rate"] = m["dropout"]  # T5Config has one rate; a different attention_dropout is not kept
     c["is_encoder_decoder"] = True
     if head is not None:

@@ -58,9 +58,16 @@ def tokenizer_node(src: Path, out: Path) -> Optional[dict]:
 
 
 def copy_back(tok_dir: Path, out: Path) -> None:
-    """Export: put the original Hugging Face tokenizer files (not our tokenizer.yaml) next to the weights."""
+    """Export: put the tokenizer files (not our tokenizer.yaml) next to the weights, under the names
+    `transformers` looks for: a sentencepiece model trained by nlpf becomes spiece.model, with a
+    tokenizer_config.json naming its special pieces (its sentinels are pieces of the model: no extra ids)."""
     if not tok_dir.is_dir():
         return
+    node = OmegaConf.load(tok_dir / "tokenizer.yaml") if (tok_dir / "tokenizer.yaml").is_file() else {}
+    model_file = node.get("model_file") if node.get("name") == "sentencepiece" else None
     for f in tok_dir.iterdir():
         if f.is_file() and f.name != "tokenizer.yaml":
-            shutil.copy2(f, out / f.name)
+            shutil.copy2(f, out / ("spiece.model" if f.name == model_file else f.name))
+    if model_file and not (tok_dir / "tokenizer_config.json").is_file():
+        special = {f"{k}_token": node.get(k) for k in ("eos", "unk", "pad", "bos") if node.get(k)}
+        (out / "tokenizer_config.json").write_text(json.dumps({**special, "extra_ids": 0}, indent=2) + "\n")

@@ -304,3 +304,48 @@ def test_a_regression_classifier_imports_as_regression_and_exports_back(tmp_path
     with torch.no_grad():
         torch.testing.assert_close(ours.model(IDS, attention_mask=MASK).logits,
                                    reloaded(input_ids=IDS, attention_mask=MASK).logits, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("preset, head, cls", [("t5_tiny", "t5_lm", "T5ForConditionalGeneration"),
+                                               ("gpt_tiny", "lm", "GPT2LMHeadModel")])
+def test_a_model_built_in_nlpf_exports_with_its_token_ids(tmp_path, preset, head, cls):
+    """Presets leave T5's num_decoder_layers null; the export writes it, and the tokenizer's special ids."""
+    from framework.checkpoint import save_checkpoint
+    from framework.config import load
+    from framework.model import build_model
+    from framework.tokenizers import build_tokenizer
+
+    objective = "seq2seq" if preset.startswith("t5") else "causal_lm"
+    cfg = load([f"model={preset}", f"head={head}", f"objective={objective}", "tokenizer=byte"], components=("model", "head"))
+    tok = build_tokenizer(cfg.tokenizer)
+    cfg.model.vocab_size = tok.vocab_size
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    save_checkpoint(tmp_path / "ours", model, cfg, tok)
+    export_hf(tmp_path / "ours", tmp_path / "exported")
+    reloaded = getattr(transformers, cls).from_pretrained(tmp_path / "exported").eval()
+    assert reloaded.config.eos_token_id == tok.eos_id and reloaded.config.pad_token_id == tok.pad_id
+    extra = {"decoder_input_ids": IDS[:, :3]} if preset.startswith("t5") else {}
+    with torch.no_grad():
+        torch.testing.assert_close(model(IDS, attention_mask=MASK, **extra).logits,
+                                   reloaded(input_ids=IDS, attention_mask=MASK, **extra).logits, atol=1e-4, rtol=1e-5)
+
+
+def test_an_nlpf_sentencepiece_tokenizer_exports_as_spiece_model(tmp_path):
+    from framework import cli
+    from framework.tokenizers import load_tokenizer
+
+    assert cli.main(["tokenizer", "train", "tokenizer=sentencepiece_unigram", "data=tiny_corpus",
+                     f"out={tmp_path / 'tok'}", "tokenizer.vocab_size=300"]) == 0
+    tok = load_tokenizer(tmp_path / "tok")
+    from framework.checkpoint import save_checkpoint
+    from framework.config import load
+    from framework.model import build_model
+
+    cfg = load(["model=t5_tiny", "head=t5_lm", "objective=seq2seq"], components=("model", "head"))
+    cfg.model.vocab_size = tok.vocab_size
+    save_checkpoint(tmp_path / "ours", build_model(cfg), cfg, tmp_path / "tok")
+    export_hf(tmp_path / "ours", tmp_path / "exported")
+    hf_tok = transformers.AutoTokenizer.from_pretrained(tmp_path / "exported")
+    text = "the history of the world"
+    assert hf_tok(text)["input_ids"] == tok.encode_batch([text])[0].ids
