@@ -71,6 +71,14 @@ def _check_examples(task: str, split: str, examples: Sequence[dict], source: Dat
             hint="map your columns with data.text_field / data.label_field / +data.columns.KEY=COLUMN, "
             "or choose data that fits the task",
         )
+    if task == "token_classification":
+        bad = next((i for i, ex in enumerate(examples) if len(ex.get("tokens") or []) != len(ex.get("tags") or [])), None)
+        if bad is not None:
+            ex = examples[bad]
+            raise NlpfError(f"the {split} split of data '{source.cfg.name}': example {bad + 1} has "
+                            f"{len(ex.get('tokens') or [])} tokens but {len(ex.get('tags') or [])} tags "
+                            f"({' '.join(map(str, (ex.get('tokens') or [])[:8]))} ...)",
+                            hint="each word needs exactly one tag; check the data and data.columns.tokens/tags")
 
 
 def _label_order(label: str):

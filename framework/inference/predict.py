@@ -343,9 +343,9 @@ class Predictor:
 def open_input(path: Optional[str]) -> TextIO:
     if path is None:
         raise NlpfError("no input given", hint="pass input=FILE, or input=- to read standard input")
-    if path == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8")
+    if path == "-":  # utf-8-sig: a byte-order mark (Windows editors write one) is not part of the first text
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig")
     try:
-        return open(path, encoding="utf-8", newline="")
+        return open(path, encoding="utf-8-sig", newline="")
     except FileNotFoundError:
         raise NlpfError(f"input file '{path}' does not exist", hint="check the path, or use input=- for stdin") from None

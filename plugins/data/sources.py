@@ -124,7 +124,11 @@ class TableSource(FileSource):
         ex: dict = {}
         for key, name in (("text", cfg.text_field), ("text_pair", cfg.text_pair_field)):
             if name:
-                ex[key] = str(get_field(row, name, path, number, f"data.{key}_field"))
+                value = get_field(row, name, path, number, f"data.{key}_field")
+                if value is None:  # JSON null: not the text "None"
+                    raise NlpfError(f"{path}:{number}: '{name}' (data.{key}_field) is null",
+                                    hint="give every example its text, or remove the line")
+                ex[key] = str(value)
         for key, name in (cfg.columns or {}).items():
             value = get_field(row, str(name), path, number, f"data.columns.{key}")
             if key in LIST_KEYS and isinstance(value, str):
@@ -139,7 +143,9 @@ class TableSource(FileSource):
 
     def map_label(self, raw, path: Path, number: int) -> str:
         value = str(raw).lower() if isinstance(raw, bool) else str(raw)
-        mapping = {str(k): str(v) for k, v in (self.cfg.label_map or {}).items()}
+        # booleans as JSON and YAML write them (true), whichever side they come from
+        mapping = {(str(k).lower() if isinstance(k, bool) else str(k)): str(v)
+                   for k, v in (self.cfg.label_map or {}).items()}
         if not mapping:
             return value
         if value not in mapping:

@@ -203,3 +203,14 @@ def test_fill_mask_with_a_tokenizer_that_cannot_write_its_mask_says_so():
     with pytest.raises(NlpfError, match="has no text that encodes to its mask token") as err:
         mlm.predict(["Paris is the capital."])
     assert "tokenizer=hf" in err.value.hint
+
+
+def test_input_files_with_a_byte_order_mark(tmp_path):
+    from framework.inference.predict import open_input
+
+    for name, body in (("a.txt", "first line\nsecond\n"), ("a.jsonl", '{"text": "first line"}\n'),
+                       ("a.csv", "text,id\nfirst line,1\n")):
+        (tmp_path / name).write_bytes(b"\xef\xbb\xbf" + body.encode())
+        with open_input(str(tmp_path / name)) as f:
+            records = list(read_records(f, {"txt": "text", "jsonl": "jsonl", "csv": "csv"}[name.split(".")[1]]))
+        assert records[0]["text"] == "first line", (name, records[0])

@@ -157,3 +157,30 @@ def test_written_rows_read_back_unchanged(tmp_path_factory, rows, suffix, kind):
     examples = source(name=kind, path=str(path), text_field="t", label_field="y", validation_ratio=0,
                       test_ratio=0).splits()["train"]
     assert [(e["text"], e["label"]) for e in examples] == rows
+
+
+def test_boolean_labels_map_whichever_way_they_are_written(tmp_path):
+    path = write_jsonl(tmp_path / "bool.jsonl", [{"text": f"t {i}", "label": bool(i % 2)} for i in range(20)])
+    splits = source(name="jsonl", path=str(path), label_map={True: "pos", False: "neg"}).splits()
+    assert {ex["label"] for v in splits.values() for ex in v} == {"pos", "neg"}
+
+
+def test_a_null_text_is_an_error_not_the_text_none(tmp_path):
+    path = write_jsonl(tmp_path / "nulls.jsonl", [{"text": "fine", "label": 1}, {"text": None, "label": 0}])
+    with pytest.raises(NlpfError, match=r"nulls.jsonl:2: 'text' \(data.text_field\) is null"):
+        source(name="jsonl", path=str(path)).splits()
+
+
+def test_tokens_and_tags_of_different_lengths_name_the_example(tmp_path):
+    from framework.data.pipeline import build_datasets
+    from framework.tokenizers import build_tokenizer
+
+    rows = [{"words": "New York is big", "labels": "B-LOC I-LOC O O"} for _ in range(9)]
+    rows.append({"words": "New York is", "labels": "B-LOC I-LOC"})
+    path = write_jsonl(tmp_path / "tags.jsonl", rows)
+    node = OmegaConf.create({"name": "jsonl", "path": str(path), "text_field": None, "label_field": None,
+                             "columns": {"tokens": "words", "tags": "labels"}, "validation_ratio": 0,
+                             "test_ratio": 0})
+    with pytest.raises(NlpfError, match="has 3 tokens but 2 tags"):
+        build_datasets(node, build_tokenizer(OmegaConf.create({"name": "byte"})), "token_classification", 32,
+                       cache_dir=tmp_path / "cache", verbose=False)
