@@ -225,11 +225,26 @@ def answer_token_span(enc, start_char: int, end_char: int) -> tuple[int, int]:
     return start, end
 
 
+def _question_too_long(examples, tok, max_length) -> NlpfError:
+    lengths = [len(e.ids) for e in tok.encode_batch([ex["question"] for ex in examples])]
+    worst = max(range(len(examples)), key=lengths.__getitem__)
+    return NlpfError(f"example {worst + 1}'s question alone is {lengths[worst]} tokens, more than max_length="
+                     f"{max_length} leaves for it and its context ({examples[worst]['question'][:60]!r})",
+                     hint="raise max_length, or shorten or drop such questions")
+
+
 def encode_qa(examples, tok, max_length, labels):
     ids, types, starts, ends = [], [], [], []
-    for chunk in _chunks(examples):
-        encs = tok.encode_batch([ex["question"] for ex in chunk], pair=[ex["context"] for ex in chunk],
-                                with_offsets=True, max_length=max_length, truncation="only_second")
+    for offset, chunk in zip(range(0, len(examples), CHUNK), _chunks(examples)):
+        try:  # only the context is cut: a question that does not fit cannot be answered from any context
+            encs = tok.encode_batch([ex["question"] for ex in chunk], pair=[ex["context"] for ex in chunk],
+                                    with_offsets=True, max_length=max_length, truncation="only_second")
+        except Exception as err:  # the tokenizers library refuses it with a bare Exception
+            if "truncat" not in str(err).lower():
+                raise
+            raise _question_too_long(chunk, tok, max_length) from None
+        if any(len(enc.ids) > max_length for enc in encs):
+            raise _question_too_long(chunk, tok, max_length)
         for ex, enc in zip(chunk, encs):
             a = int(ex["answer_start"])
             s, e = answer_token_span(enc, a, a + len(ex["answer_text"]))

@@ -184,3 +184,18 @@ def test_tokens_and_tags_of_different_lengths_name_the_example(tmp_path):
     with pytest.raises(NlpfError, match="has 3 tokens but 2 tags"):
         build_datasets(node, build_tokenizer(OmegaConf.create({"name": "byte"})), "token_classification", 32,
                        cache_dir=tmp_path / "cache", verbose=False)
+
+
+def test_a_qa_question_longer_than_max_length_is_named(tmp_path):
+    from framework.data.pipeline import build_datasets
+    from framework.tokenizers import build_tokenizer
+
+    rows = [{"question": "who?", "context": "Ann went home.", "answer_start": 0, "answer_text": "Ann"}] * 9
+    rows.append({"question": "what is it " * 30, "context": "Ann went home.", "answer_start": 0, "answer_text": "Ann"})
+    path = write_jsonl(tmp_path / "qa.jsonl", rows)
+    cols = {k: k for k in ("question", "context", "answer_start", "answer_text")}
+    node = OmegaConf.create({"name": "jsonl", "path": str(path), "text_field": None, "label_field": None,
+                             "columns": cols, "validation_ratio": 0, "test_ratio": 0})
+    with pytest.raises(NlpfError, match="question alone is .* tokens, more than max_length=48"):
+        build_datasets(node, build_tokenizer(OmegaConf.create({"name": "byte", "template": "cls_sep"})), "qa", 48,
+                       cache_dir=tmp_path / "cache", verbose=False)
