@@ -144,6 +144,10 @@ def import_hf(src, out) -> Path:
     cfg = {"model": OmegaConf.to_container(validate_component("model", OmegaConf.create(model_node)))}
     if head_node is not None:
         cfg["head"] = OmegaConf.to_container(validate_component("head", OmegaConf.create(head_node)))
+    if c.get("problem_type") == "multi_label_classification":
+        raise NlpfError(f"'{src}' is a multi-label classifier (problem_type multi_label_classification), which nlpf "
+                        "has no objective for", hint="import its encoder only: remove the classifier weights and "
+                        "set architectures to [BertModel], then fine-tune in nlpf")
     id2label = c.get("id2label")
     regression = head_node is not None and head_node["name"] == "sequence_classification" and (
         c.get("problem_type") == "regression" or (c.get("problem_type") is None and len(id2label or {}) == 1))

@@ -24,6 +24,10 @@ def _byte_level_bpe_json(src: Path, out: Path) -> None:
     from tokenizers import ByteLevelBPETokenizer
 
     tok = ByteLevelBPETokenizer(str(src / "vocab.json"), str(src / "merges.txt"))
+    vocab = _read_json(src / "vocab.json")
+    special = [t for t in ("<|endoftext|>",) if t in vocab]  # one token, as GPT2Tokenizer reads it, not 6 pieces
+    if special:
+        tok.add_special_tokens(special)
     tok.save(str(out / "tokenizer.json"))
 
 

@@ -225,12 +225,22 @@ def test_pretraining_checkpoint_imports_as_masked_lm(tmp_path):
 
 def test_gpt2_vocab_and_merges_become_a_tokenizer(tmp_path):
     gpt2(tmp_path)
-    vocab = {"a": 0, "b": 1, "c": 2, "ab": 3, "abc": 4, "Ġ": 5, "Ġab": 6}
+    vocab = {"a": 0, "b": 1, "c": 2, "ab": 3, "abc": 4, "Ġ": 5, "Ġab": 6, "<|endoftext|>": 7}
     (tmp_path / "hf" / "vocab.json").write_text(json.dumps(vocab))
     (tmp_path / "hf" / "merges.txt").write_text("#version: 0.2\na b\nab c\nĠ ab\n")
     import_hf(tmp_path / "hf", tmp_path / "ours")
     p = framework.load(tmp_path / "ours")
     assert list(p.tokenizer.encode("abc ab")) == [4, 6]
+    assert list(p.tokenizer.encode("ab<|endoftext|>c")) == [3, 7, 2]  # the end token is one token
+
+
+def test_a_multi_label_classifier_is_refused_on_import(tmp_path):
+    cfg = transformers.BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                  intermediate_size=32, max_position_embeddings=16, num_labels=3,
+                                  problem_type="multi_label_classification")
+    transformers.BertForSequenceClassification(cfg).save_pretrained(tmp_path / "hf")
+    with pytest.raises(NlpfError, match="multi-label classifier"):
+        import_hf(tmp_path / "hf", tmp_path / "ours")
 
 
 def test_export_never_overwrites_foreign_files(tmp_path):
