@@ -29,8 +29,10 @@ class FileSource(DataSource):
         key = "data.path" if split == "train" else f"data.{split}_path"
         return resolve_files(spec, key, self.suffixes)
 
+    reader_version = 2  # bump when a reader changes what it makes of the same file (2: unit=file keeps the layout)
+
     def fingerprint_parts(self) -> list:
-        return [file_stats(self._files(s, p)) for s, p in self._split_paths().items()]
+        return [self.reader_version] + [file_stats(self._files(s, p)) for s, p in self._split_paths().items()]
 
     def read_files(self, files: list[Path]) -> list[dict]:
         raise NotImplementedError
@@ -44,13 +46,19 @@ class FileSource(DataSource):
 
 
 def text_units(path: Path, unit: str, errors: str) -> Iterator[str]:
-    """The examples of a text file: stripped lines, paragraphs (blank-line separated, joined by spaces) or the file."""
+    """The examples of a text file: stripped lines, paragraphs (blank-line separated, joined by spaces) or the
+    whole file as written (blank lines and indentation kept; only the blank lines around it dropped)."""
     if unit not in ("line", "paragraph", "file"):
         raise NlpfError(f"data.unit='{unit}' is not supported." + did_you_mean(unit, ["line", "paragraph", "file"]),
                         hint="use line, paragraph or file")
     if unit == "line":
         for _, line in read_lines(path, errors):
             yield line.strip()
+        return
+    if unit == "file":
+        text = "\n".join(line.rstrip() for _, line in read_lines(path, errors)).strip("\n")
+        if text.strip():
+            yield text
         return
     block: list[str] = []
     for _, line in read_lines(path, errors):

@@ -83,6 +83,10 @@ def test_text_directories_globs_and_units(tmp_path):
     paras = source(name="text", path=str(tmp_path / "*.txt"), unit="paragraph", validation_ratio=0,
                    test_ratio=0).splits()["train"]
     assert [e["text"] for e in paras] == ["one two", "three"]
+    (tmp_path / "code.txt").write_text("\ndef f():\n    return 1\n\n\nprint(f())  \n\n")
+    whole = source(name="text", path=str(tmp_path / "code.txt"), unit="file", validation_ratio=0,
+                   test_ratio=0).splits()["train"]
+    assert [e["text"] for e in whole] == ["def f():\n    return 1\n\n\nprint(f())"]  # as written
 
 
 def test_missing_file_suggests_a_close_name(tmp_path):
