@@ -16,3 +16,13 @@ def _fresh_plugin_state():
     plugins.reset()
     yield
     plugins.reset()
+
+
+@pytest.fixture(params=[0o022, 0o077, 0o002], ids=["umask022", "umask077", "umask002"])
+def umask(request):
+    """Runs the test under each umask (files nlpf writes must get the permissions it gives)."""
+    old = os.umask(request.param)
+    try:
+        yield request.param
+    finally:
+        os.umask(old)

@@ -20,15 +20,6 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-@pytest.fixture(params=[0o022, 0o077, 0o002], ids=["umask022", "umask077", "umask002"])
-def umask(request):
-    old = os.umask(request.param)
-    try:
-        yield request.param
-    finally:
-        os.umask(old)
-
-
 def modes_of(root: Path) -> dict[str, int]:
     return {str(p.relative_to(root)): mode(p) for p in [root, *root.rglob("*")]}
 

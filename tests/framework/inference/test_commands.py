@@ -218,17 +218,6 @@ def test_several_sequences_a_prompt_are_numbered_on_the_terminal(gpt_ckpt, tmp_p
 # ---------------------------------------------------------------- output= files
 
 
-@pytest.fixture(params=[0o022, 0o077], ids=["umask022", "umask077"])
-def umask(request):
-    import os
-
-    old = os.umask(request.param)
-    try:
-        yield request.param
-    finally:
-        os.umask(old)
-
-
 def _output_commands(gpt_ckpt, clf_ckpt, tmp_path):
     texts = tmp_path / "texts.txt"
     texts.write_text("a good film\na bad one\n")
