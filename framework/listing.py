@@ -158,7 +158,7 @@ def config_command(args: list[str], ctx) -> int:
 
     from framework import config
 
-    cfg = config.load(args, components=())
+    cfg = config.load(args)  # validated as `nlpf train` validates it
     note = ""
     if cfg.get("init_from"):  # show the architecture and tokenizer `nlpf train` will take from the checkpoint
         from framework.training.build import adopt_checkpoint_config, checkpoint_dir

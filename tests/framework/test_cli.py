@@ -111,3 +111,8 @@ def test_an_unknown_option_before_the_command_is_named_as_an_option(option, sugg
     assert f"unknown option '{option}'" in err and "unknown command" not in err
     if suggestion:
         assert f"Did you mean '{suggestion}'" in err
+
+
+def test_config_refuses_what_train_refuses(capsys):
+    assert cli.main(["config", "~model"]) == 2
+    assert "'model' is not set" in capsys.readouterr().err
