@@ -258,3 +258,14 @@ def test_regression_refuses_labels_that_are_not_numbers(tmp_path, capsys):
                      "objective=sequence_regression", "tokenizer=byte", "data=csv",
                      f"data.path={tmp_path / 'words.tsv'}"])
     assert code == 2 and "which is not a number" in capsys.readouterr().err
+
+
+def test_max_time_alone_ends_the_run_and_needs_a_schedule_without_a_total(tmp_path, capsys):
+    quick = [*TINY, *SMALL, "trainer.max_time=00:00:00:03", "trainer.limit_val_batches=1"]
+    assert cli.main(["train", f"run_dir={tmp_path / 'decay'}", *quick, "optim.scheduler=linear"]) == 2
+    assert "needs the number of training steps" in capsys.readouterr().err
+    assert not (tmp_path / "decay").exists()
+    run = train(tmp_path / "constant", *SMALL, "trainer.max_time=00:00:00:04", "trainer.limit_val_batches=1",
+                "trainer.limit_train_batches=2", "optim.scheduler=constant", "optim.warmup_ratio=0")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["global_step"] > 2  # epochs of 2 steps: not stopped after the first, max_time decided
