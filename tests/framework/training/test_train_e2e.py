@@ -269,3 +269,15 @@ def test_max_time_alone_ends_the_run_and_needs_a_schedule_without_a_total(tmp_pa
                 "trainer.limit_train_batches=2", "optim.scheduler=constant", "optim.warmup_ratio=0")
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["global_step"] > 2  # epochs of 2 steps: not stopped after the first, max_time decided
+
+
+def test_evaluating_a_masked_lm_twice_gives_the_same_numbers(tmp_path, capsys):
+    """Masked LM evaluation draws its masks: evaluate seeds them, as the run's test did."""
+    run = train(tmp_path / "mlm", *SMALL, "model=bert_tiny", "head=bert_mlm", "objective=masked_lm",
+                "tokenizer.template=cls_sep", "trainer.max_steps=4")
+    capsys.readouterr()
+    outputs = []
+    for _ in range(2):
+        assert cli.main(["evaluate", f"ckpt={run}"]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert "test loss" in outputs[0] and outputs[0] == outputs[1]
