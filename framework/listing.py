@@ -169,6 +169,8 @@ def config_command(args: list[str], ctx) -> int:
             name in PACKAGED and (packaged_target(name) / "model.safetensors").is_file())
         if fetched:
             cfg, _ = adopt_checkpoint_config(cfg, checkpoint_dir(cfg.init_from), overrides=args)
+            config.check_pairing(cfg)  # as `nlpf train` checks them, against the checkpoint's architecture
+            config.check_max_length(cfg)
             note = f"# model and tokenizer: from init_from={cfg.init_from}\n"
         else:
             note = (f"# model and tokenizer: replaced at train time by those of init_from={cfg.init_from} "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from types import ModuleType
@@ -233,4 +234,9 @@ def export_hf(ckpt, out) -> Path:
         save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         (tmp / "config.json").write_text(json.dumps(base, indent=2, sort_keys=True) + "\n")
         copy_back(ckpt / TOKENIZER_DIR, tmp)
+    tok_name = (cfg.get("tokenizer") or {}).get("name")
+    if tok_name not in (None, "hf", "sentencepiece"):
+        print(f"warning: the checkpoint's tokenizer ('{tok_name}') has no transformers counterpart, so the export "
+              "holds no tokenizer files: feed it token ids, or train with a hf or sentencepiece tokenizer",
+              file=sys.stderr)
     return out

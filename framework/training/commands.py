@@ -229,6 +229,31 @@ def train(args: list[str], ctx) -> int:
     return 0
 
 
+def _with_overrides(data, overrides):
+    """The checkpoint's data node with `data.KEY=VALUE` overrides applied, values read by Hydra's grammar."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    node = OmegaConf.create({"data": OmegaConf.to_container(data, resolve=True)})
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except Exception as err:  # noqa: BLE001 - Hydra's own parse error, one line
+        raise NlpfError(f"cannot parse the data overrides: {str(err).splitlines()[0]}",
+                        hint="they look like data.KEY=VALUE, data.label_map={1:spam,0:ham}") from None
+    for o in parsed:
+        OmegaConf.update(node, o.key_or_group, o.value(), merge=False)
+    return node.data
+
+
+def _batches(value: str):
+    """Lightning's rule, as for trainer.limit_*_batches: a whole number counts batches, 0.25 is a fraction."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise NlpfError(f"invalid value '{value}' for 'limit_batches'", hint="a number of batches (3) or a "
+                        "fraction (0.25)") from None
+    return int(number) if value.strip().isdigit() or number > 1 else number
+
+
 _EVALUATE_OWN = ("ckpt", "split", "batch_size", "max_length", "precision", "accelerator", "limit_batches")
 
 
@@ -295,8 +320,8 @@ def evaluate(args: list[str], ctx) -> int:
     check_vocabulary(cfg, tokenizer, directory)
     if any(o.startswith("data=") for o in overrides):  # another data set than the one it was trained on
         cfg.data = validate_component("data", compose(overrides).data)
-    elif overrides:  # the same data set with other keys
-        cfg.data = validate_component("data", OmegaConf.merge(cfg.data, OmegaConf.from_dotlist(overrides).data))
+    elif overrides:  # the same data set with other keys, parsed as `nlpf train` parses them (maps set whole)
+        cfg.data = validate_component("data", _with_overrides(cfg.data, overrides))
     for key in ("batch_size", "max_length"):
         if key in own:
             if not own[key].isdigit() or int(own[key]) < 1:
@@ -323,7 +348,7 @@ def evaluate(args: list[str], ctx) -> int:
     trainer = pl.Trainer(accelerator=own.get("accelerator", "auto"), devices=1,
                          precision=own.get("precision", "32"), logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False,
-                         limit_test_batches=float(own["limit_batches"]) if "limit_batches" in own else None)
+                         limit_test_batches=_batches(own["limit_batches"]) if "limit_batches" in own else None)
     trainer.test(module, datamodule=datamodule, verbose=False)
     results = dict(module.test_results)
     if objective.task == "seq2seq":

@@ -139,12 +139,14 @@ class TrainModule(pl.LightningModule):
         built = fit_loop._combined_loader is not None
         total = self.trainer.estimated_stepping_batches
         if total == float("inf"):  # trainer.max_time alone ends the run
-            if str(self.cfg.optim.scheduler) != "constant" or (float(self.cfg.optim.warmup_ratio)
-                                                                 and not int(self.cfg.optim.warmup_steps)):
-                raise ConfigError(f"optim.scheduler={self.cfg.optim.scheduler} (or optim.warmup_ratio) needs the "
-                                  "number of training steps, which trainer.max_time alone leaves open",
-                                  hint="set trainer.max_steps=N, or use optim.scheduler=constant with "
-                                  "optim.warmup_steps=N")
+            optim = self.cfg.optim
+            needs = (f"optim.scheduler={optim.scheduler}" if str(optim.scheduler) != "constant" else
+                     f"optim.warmup_ratio={optim.warmup_ratio}" if float(optim.warmup_ratio)
+                     and not int(optim.warmup_steps) else None)
+            if needs:
+                raise ConfigError(f"{needs} needs the number of training steps, which trainer.max_time alone "
+                                  "leaves open", hint="set trainer.max_steps=N, or use optim.scheduler=constant "
+                                  "with optim.warmup_steps=N (or optim.warmup_ratio=0)")
             total = 0
         total = int(total)
         warmup = int(self.cfg.optim.warmup_steps)

@@ -366,3 +366,17 @@ def test_a_sentence_transformers_model_keeps_its_max_seq_length(tmp_path):
     (tmp_path / "hf" / "sentence_bert_config.json").write_text('{"max_seq_length": 8, "do_lower_case": false}')
     import_hf(tmp_path / "hf", tmp_path / "ours")
     assert framework.load(tmp_path / "ours").max_length == 8  # what sentence-transformers truncates at
+
+
+def test_an_export_without_a_transformers_tokenizer_says_so(tmp_path, capsys):
+    from framework.checkpoint import save_checkpoint
+    from framework.config import load
+    from framework.model import build_model
+    from framework.tokenizers import build_tokenizer
+
+    cfg = load(["model=gpt_tiny", "tokenizer=byte"], components=("model", "head"))
+    tok = build_tokenizer(cfg.tokenizer)
+    cfg.model.vocab_size = tok.vocab_size
+    save_checkpoint(tmp_path / "ours", build_model(cfg), cfg, tok)
+    export_hf(tmp_path / "ours", tmp_path / "exported")
+    assert "tokenizer ('byte') has no transformers counterpart" in capsys.readouterr().err

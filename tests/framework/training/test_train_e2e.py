@@ -217,7 +217,7 @@ def test_init_from_refuses_overrides_that_ask_for_another_architecture(tmp_path,
         err = capsys.readouterr().err
         assert overrides[-1] in err and "conflicts with init_from" in err and says in err, err
         assert not (tmp_path / "ft").exists()
-    assert cli.main(["config", f"init_from={run}", "model.dropout=0.3"]) == 0  # training settings still apply
+    assert cli.main(["config", f"init_from={run}", "objective=masked_lm", "head=bert_mlm", "model.dropout=0.3"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"# model and tokenizer: from init_from={run}") and "dropout: 0.3" in out
 
@@ -281,3 +281,23 @@ def test_evaluating_a_masked_lm_twice_gives_the_same_numbers(tmp_path, capsys):
         assert cli.main(["evaluate", f"ckpt={run}"]) == 0
         outputs.append(capsys.readouterr().out)
     assert "test loss" in outputs[0] and outputs[0] == outputs[1]
+
+
+def test_evaluate_reads_data_overrides_as_train_does(tmp_path, capsys):
+    rows = ["text\tclass"] + [f"{'win cash now' if i % 2 else 'see you at lunch'} {i}\t{i % 2}" for i in range(60)]
+    (tmp_path / "sms.tsv").write_text("\n".join(rows) + "\n")
+    data = ["data=csv", f"data.path={tmp_path / 'sms.tsv'}", "data.label_field=class", "data.label_map={1:spam,0:ham}"]
+    run = train(tmp_path / "sms", "model=bert_tiny", "head=sequence_classification",
+                "objective=sequence_classification", "tokenizer=byte", "trainer.max_steps=3", *data)
+    capsys.readouterr()
+    assert cli.main(["evaluate", f"ckpt={run}", "data.label_map={1:spam,0:ham}", "split=validation",
+                     "limit_batches=1"]) == 0
+    assert "validation accuracy" in capsys.readouterr().out
+
+
+def test_config_checks_the_pairing_against_the_init_from_checkpoint(tmp_path, capsys):
+    run = train(tmp_path / "bert", *SMALL, "model=bert_tiny", "head=bert_mlm", "objective=masked_lm",
+                "tokenizer.template=cls_sep", "trainer.max_steps=2")
+    capsys.readouterr()
+    assert cli.main(["config", f"init_from={run}"]) == 2  # the default causal_lm on a BERT: train refuses it too
+    assert "objective 'causal_lm' does not work with architecture 'bert'" in capsys.readouterr().err
