@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from framework.errors import NlpfError
+
 
 def current_umask() -> int:
     """The process umask. Read from /proc on Linux; elsewhere set (to the strictest mask, so that a file another
@@ -98,3 +100,16 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def check_replaceable(directory: Path, ours: set[str], what: str) -> None:
+    """Refuse to replace an existing directory that holds anything but files of the kind we write there."""
+    if not directory.exists():
+        return
+    if not directory.is_dir():
+        raise NlpfError(f"'{directory}' exists and is not a directory", hint=f"choose another path for {what}")
+    foreign = sorted(p.name for p in directory.iterdir() if p.name not in ours)
+    if foreign:
+        raise NlpfError(f"'{directory}' exists and holds files that are not part of {what} ({', '.join(foreign[:5])})",
+                        hint=f"choose a new or empty directory; nlpf only replaces an earlier "
+                        f"{what.removeprefix('an ').removeprefix('a ')}")

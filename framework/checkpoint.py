@@ -15,7 +15,7 @@ from typing import Any, Optional
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from framework.atomic import atomic_directory
+from framework.atomic import atomic_directory, check_replaceable
 from framework.errors import NlpfError
 
 WEIGHTS = "model.safetensors"
@@ -115,19 +115,6 @@ def _write_tokenizer(tokenizer: Any, target: Path) -> None:
         from framework.tokenizers import save_tokenizer
 
         save_tokenizer(tokenizer, target)
-
-
-def check_replaceable(directory: Path, ours: set[str], what: str) -> None:
-    """Refuse to replace an existing directory that holds anything but files of the kind we write there."""
-    if not directory.exists():
-        return
-    if not directory.is_dir():
-        raise NlpfError(f"'{directory}' exists and is not a directory", hint=f"choose another {what} path")
-    foreign = sorted(p.name for p in directory.iterdir() if p.name not in ours)
-    if foreign:
-        raise NlpfError(f"'{directory}' exists and holds files that are not part of {what} ({', '.join(foreign[:5])})",
-                        hint=f"choose a new or empty directory; nlpf only replaces an earlier "
-                        f"{what.removeprefix('an ').removeprefix('a ')}")
 
 
 def save_checkpoint(directory, model: torch.nn.Module, cfg: Any, tokenizer_dir_or_obj: Any = None,

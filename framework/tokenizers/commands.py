@@ -18,7 +18,7 @@ def _check_out(out: Path) -> None:
     """Refuse an out= that holds anything but an earlier tokenizer: its tokenizer.yaml and the files it names."""
     import yaml
 
-    from framework.checkpoint import check_replaceable
+    from framework.atomic import check_replaceable  # not framework.checkpoint: that imports torch
     from framework.tokenizers.build import PATH_KEYS, TOKENIZER_FILE
 
     if out.exists() and not out.is_dir():
