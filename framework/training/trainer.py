@@ -88,6 +88,10 @@ def make_trainer(cfg, run_dir: Path, monitor: str, mode: str, save):
                         save_last=True, save_top_k=0, every_n_train_steps=t.checkpoint_every_n_steps,
                         save_on_train_epoch_end=True),
     ]
+    if t.enable_progress_bar:
+        from framework.training.progress import ProgressBar
+
+        callbacks.append(ProgressBar())
     if t.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=int(t.early_stopping_patience)))
     # the CSV log is flushed at least as often as checkpoints are saved, so a crash loses no logged step
