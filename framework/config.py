@@ -12,7 +12,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from framework.errors import ConfigError, did_you_mean
-from framework.schema import COMPONENT_GROUPS, OptimConfig, RunConfig, TrainerConfig
+from framework.schema import COMPONENT_GROUPS, LoraConfig, OptimConfig, RunConfig, TrainerConfig
 
 CONFIG_NAME = "config"
 EXPERIMENT_HINT = ("an experiment file must start with the line `# @package _global_` so that its keys and "
@@ -408,6 +408,7 @@ def validate(cfg: DictConfig, components: Sequence[str] = tuple(COMPONENT_GROUPS
     check_values(RunConfig, merged, "")
     check_values(TrainerConfig, merged.trainer, "trainer")
     check_values(OptimConfig, merged.optim, "optim")
+    check_values(LoraConfig, merged.lora, "lora")
     merged_container = OmegaConf.to_container(merged, resolve=True)
     for group, node in out.items():
         merged_container[group] = OmegaConf.to_container(node, resolve=True)

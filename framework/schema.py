@@ -123,6 +123,21 @@ class OptimConfig:
 
 
 @dataclass
+class LoraConfig:
+    r: int = 0  # rank of the adapters; 0 trains every parameter (no LoRA)
+    alpha: float = 16.0  # the adapters' output is scaled by alpha / r
+    # the backbone's linear layers that get adapters, by name or name ending: qkv, attn.out, ffn.up ...
+    targets: list = field(default_factory=lambda: ["qkv", "out"])
+    trainable: list = field(default_factory=list)  # parameters trained whole too, by name prefix (as optim.freeze)
+
+    def __post_init__(self):
+        checks.at_least(self, 0, "r")
+        checks.positive(self, "alpha")
+        if self.r and not self.targets:
+            raise checks.FieldError("targets", [], "names no layer to adapt", hint="e.g. lora.targets=[qkv,out]")
+
+
+@dataclass
 class RunConfig:
     tokenizer: Any = None
     model: Any = None
@@ -131,6 +146,7 @@ class RunConfig:
     data: Any = None
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
     experiment_name: str = "default"
     seed: int = 0
     run_dir: Optional[str] = None

@@ -1,5 +1,5 @@
 """Writes docs/config-reference.md from what nlpf itself registers: the core schemas (run, trainer,
-optim), the options of every built-in config group, and every first-party component with its fields.
+optim, lora), the options of every built-in config group, and every first-party component with its fields.
 
     python scripts/config_reference.py          # rewrite docs/config-reference.md
     python scripts/config_reference.py --check  # exit 1 when the file is out of date
@@ -43,7 +43,7 @@ def _schema_table(title: str, schema: type, where: str, composed) -> list[str]:
     lines = [f"### {title}\n", "| key | type | default | in `nlpf train` |", "|---|---|---|---|"]
     for f in dataclasses.fields(schema):
         typ = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-        if f.name in ("tokenizer", "model", "head", "objective", "data", "trainer", "optim"):
+        if f.name in ("tokenizer", "model", "head", "objective", "data", "trainer", "optim", "lora"):
             continue  # component and sub-config nodes have their own sections
         value = OmegaConf.select(composed, f"{where}{f.name}", default=None)
         if OmegaConf.is_config(value):
@@ -70,7 +70,7 @@ def _group_options() -> list[str]:
 
 def render() -> str:
     from framework.listing import render_components
-    from framework.schema import OptimConfig, RunConfig, TrainerConfig
+    from framework.schema import LoraConfig, OptimConfig, RunConfig, TrainerConfig
 
     from framework.config import compose
 
@@ -79,6 +79,7 @@ def render() -> str:
     parts += _schema_table("Top level", RunConfig, "", composed)
     parts += _schema_table("`trainer`", TrainerConfig, "trainer.", composed)
     parts += _schema_table("`optim`", OptimConfig, "optim.", composed)
+    parts += _schema_table("`lora`", LoraConfig, "lora.", composed)
     parts += _group_options()
     parts.append("## Components\n")
     components = render_components(None, "markdown", distribution="nlpf")

@@ -101,6 +101,16 @@ def _checkpoint_activations(model) -> None:
                           hint="set trainer.activation_checkpointing=false for this model")
 
 
+def _apply_lora(run) -> None:
+    from framework.training.launch import is_secondary_rank
+    from framework.training.lora import apply_lora
+
+    trainable, total = apply_lora(run.model, run.cfg.lora)
+    if not is_secondary_rank():
+        print(f"lora: rank {run.cfg.lora.r} adapters on {', '.join(map(str, run.cfg.lora.targets))}; "
+              f"training {trainable:,} of {total:,} parameters ({100 * trainable / total:.2f}%)")
+
+
 def _fit_setup_error(err: ValueError, cfg) -> Exception:
     """Lightning checks val_check_interval against the epoch only when fit starts: name our key for it."""
     import re
@@ -136,7 +146,9 @@ def _save_fn(run, module):
     from framework.checkpoint import save_checkpoint
 
     def save(directory: Path, step: int) -> None:
-        save_checkpoint(directory, module.model, run.cfg, run.tokenizer, meta={"step": int(step)})
+        from framework.training.lora import merged_copy
+
+        save_checkpoint(directory, merged_copy(module.model), run.cfg, run.tokenizer, meta={"step": int(step)})
 
     return save
 
@@ -172,6 +184,8 @@ def run_training(args: list[str]) -> dict:
         run = build_run(cfg)
         if run.cfg.trainer.activation_checkpointing:
             _checkpoint_activations(run.model)
+        if run.cfg.lora.r:
+            _apply_lora(run)
         module = TrainModule(run.cfg, run.model, run.objective, run.labels)
         if run.cfg.trainer.compile:
             module.model.compile()
@@ -197,7 +211,9 @@ def run_training(args: list[str]) -> dict:
     best = run_dir / "checkpoints" / "best" / "model.safetensors"
     if best.is_file():  # test the best weights, not merely the last ones
         from framework.checkpoint import read_weights
+        from framework.training.lora import merge_lora
 
+        merge_lora(module.model)  # checkpoints hold merged weights
         module.model.load_state_dict(read_weights(best), strict=False)
     results = {}
     if "test" in run.datasets:

@@ -1,0 +1,63 @@
+"""LoRA fine-tuning (`lora.r` > 0): low-rank adapters on the backbone's chosen linear layers, the rest of the
+backbone frozen, the head trained whole. Checkpoints hold the merged weights, so evaluate, predict, export and
+init_from read them as any other model."""
+from __future__ import annotations
+
+import copy
+
+from torch import nn
+
+from framework.errors import ConfigError, did_you_mean
+from framework.modules.lora import LoRALinear
+
+
+def _matches(name: str, target: str) -> bool:
+    """'qkv' matches every linear named qkv; 'attn.out' matches '...layers.0.attn.out' but not 'cross_attn.out'."""
+    parts, want = name.split("."), target.split(".")
+    return parts[-len(want):] == want
+
+
+def apply_lora(model: nn.Module, lora) -> tuple[int, int]:
+    """Wrap the backbone's linear layers named in lora.targets and freeze every other backbone parameter except
+    those under lora.trainable. Returns (trainable, total) parameter counts."""
+    backbone = getattr(model, "backbone", model)
+    linears = {n: m for n, m in backbone.named_modules() if type(m) is nn.Linear}
+    targets = [str(t) for t in lora.targets]
+    for target in targets:
+        if not any(_matches(n, target) for n in linears):
+            names = sorted({n.split(".")[-1] for n in linears} | {".".join(n.split(".")[-2:]) for n in linears})
+            raise ConfigError(f"lora.targets: no linear layer of the backbone is named '{target}'."
+                              + did_you_mean(target, names), hint=f"the backbone's linear layers: {', '.join(names)}")
+    backbone.requires_grad_(False)
+    for name, linear in linears.items():
+        if any(_matches(name, t) for t in targets):
+            parent, _, child = name.rpartition(".")
+            setattr(backbone.get_submodule(parent) if parent else backbone, child,
+                    LoRALinear(linear, int(lora.r), float(lora.alpha)))
+    names = dict(model.named_parameters())  # full names, as optim.freeze takes them
+    for prefix in map(str, lora.trainable or []):
+        chosen = [p for n, p in names.items() if n.startswith(prefix)]
+        if not chosen:
+            tops = sorted({".".join(n.split(".")[:3]) for n in names})
+            raise ConfigError(f"lora.trainable: no parameter name starts with '{prefix}'."
+                              + did_you_mean(prefix, tops), hint=f"parameter names start with: {', '.join(tops[:12])}")
+        for p in chosen:
+            p.requires_grad_(True)
+    unique = {id(p): p for p in model.parameters()}.values()  # tied weights counted once
+    return sum(p.numel() for p in unique if p.requires_grad), sum(p.numel() for p in unique)
+
+
+def merge_lora(model: nn.Module) -> nn.Module:
+    """Replace every LoRALinear in `model` by the plain linear layer it computes; returns `model`."""
+    for name, module in list(model.named_modules()):
+        if isinstance(module, LoRALinear):
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent) if parent else model, child, module.merged())
+    return model
+
+
+def merged_copy(model: nn.Module) -> nn.Module:
+    """`model` itself when it has no adapters, else a copy with them merged (the trained model is untouched)."""
+    if not any(isinstance(m, LoRALinear) for m in model.modules()):
+        return model
+    return merge_lora(copy.deepcopy(model))
