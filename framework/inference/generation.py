@@ -517,7 +517,8 @@ def beam_search(runner, input_ids, attention_mask, o: GenerationOptions, eos_ids
             ended_eos = bool(done_eos[b, k])
             if ended_eos:
                 ids = ids[:-1]
-            hit_stop = stop_check is not None and not ended_eos and n < max_new
+            # asked of the hypothesis itself: one whose last allowed token completed a stop string also stopped
+            hit_stop = stop_check is not None and not ended_eos and stop_check(0, done[b, k, :n].tolist())
             hyps.append(Generation(ids, float(done_scores[b, k]), _finish_reason(ended_eos, hit_stop)))
         results.append(hyps)
     return results

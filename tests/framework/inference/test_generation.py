@@ -269,3 +269,14 @@ def test_first_argmax_is_argmax_with_ties_infinities_and_nan(rows, vocab, dtype)
         if trial % 7 == 0:
             scores[-1, [3, vocab // 2]] = float("nan")  # torch counts a NaN as the maximum
         assert torch.equal(first_argmax(scores), scores.argmax(-1))
+
+
+@pytest.mark.parametrize("options", [dict(), dict(num_beams=3, num_return_sequences=2)], ids=["greedy", "beam"])
+def test_a_stop_on_the_last_allowed_token_is_a_stop_not_the_length(gpt, options):
+    """finish_reason says `stop` whenever a stop string ended the text, also when the token that completed it
+    was the last one max_new_tokens allowed (beam search used to say `length` there, unlike greedy)."""
+    ids, mask = gpt._encode_prompts(["The"])
+    three = lambda row, tokens: len(tokens) >= 3  # a stop string that always completes at the third token
+    for budget in (3, 4):
+        hyps = gpt.generate_tokens(ids, mask, max_new_tokens=budget, eos_token_id=[], stop_check=three, **options)[0]
+        assert [(len(g.token_ids), g.finish_reason) for g in hyps] == [(3, "stop")] * len(hyps)
