@@ -140,6 +140,16 @@ def _jsonl(obj) -> str:
     return json.dumps(obj, ensure_ascii=False) + "\n"
 
 
+def _text(rec: dict, key: str, where: str, number: int) -> str:
+    """The text under `key` of an input record. A JSON null, true/false, list or object is an error: str() would
+    turn it into the text 'None' or 'True' and score, embed or continue that. Numbers are kept as written."""
+    value = rec[key]
+    if value is None or isinstance(value, (bool, list, dict)):
+        raise NlpfError(f"{where}, example {number}: '{key}' is {json.dumps(value)}, not a text",
+                        hint=f'write it as a JSON string ({{"{key}": "..."}}) or leave the example out')
+    return str(value)
+
+
 # ---------------------------------------------------------------- predict
 
 
@@ -187,7 +197,7 @@ def _prompts(a: GenerateArgs, source_keys=("prompt", "text", "source")) -> Itera
             if key is None:
                 raise NlpfError(f"{a.input}, example {number}: no prompt field (fields: {', '.join(rec)})",
                                 hint=f"name it one of {', '.join(source_keys)}")
-            yield {**rec, "prompt": str(rec[key])}
+            yield {**rec, "prompt": _text(rec, key, a.input, number)}
 
 
 def _generation_options(a: GenerateArgs) -> dict:
@@ -265,19 +275,23 @@ def score(args: list[str], ctx) -> int:
                     out.write(_jsonl(item))
             return 0
         records = read_records(stream, detect_format(a.input, "auto"), "text", where=a.input or "input")
+        number = 0  # of the example, across blocks
         for block in chunks(records, 256):
             texts, sources = [], []
-            for number, rec in enumerate(block, 1):
+            for rec in block:
+                number += 1
                 key = "target" if "target" in rec else "text"
                 if key not in rec:
-                    raise NlpfError(f"{a.input}: an example has no 'text' (or 'target') field (fields: {', '.join(rec)})",
-                                    hint='lines are plain text, {"text": ...} or {"source": ..., "target": ...}')
+                    hint = ("an n-best list (a 'hypotheses' list a line) is rescored with nbest=true"
+                            if "hypotheses" in rec else 'lines are plain text, {"text": ...} or {"source": ..., "target": ...}')
+                    raise NlpfError(f"{a.input}, example {number}: no 'text' (or 'target') field (fields: "
+                                    f"{', '.join(rec)})", hint=hint)
                 if pipe.kind == "encoder-decoder" and "source" not in rec:
-                    raise NlpfError(f"{a.input}: an example has no 'source' (fields: {', '.join(rec)}), and an "
+                    raise NlpfError(f"{a.input}, example {number}: no 'source' (fields: {', '.join(rec)}), and an "
                                     "encoder-decoder scores a target given its source",
                                     hint='lines are {"source": ..., "target": ...}')
-                texts.append(str(rec[key]))
-                sources.append(str(rec.get("source", "")))
+                texts.append(_text(rec, key, a.input, number))
+                sources.append(_text(rec, "source", a.input, number) if pipe.kind == "encoder-decoder" else "")
             scores = pipe.score(texts, sources=sources if pipe.kind == "encoder-decoder" else None,
                                 batch_size=a.batch_size, tokens=a.tokens, eos=a.eos)
             for rec, s in zip(block, scores):
@@ -301,11 +315,11 @@ def embed(args: list[str], ctx) -> int:
     with stream, output_stream(a.output) as out:
         for block in chunks(read_records(stream, fmt, a.text_field, where=a.input or "input"), a.chunk_size):
             texts = []
-            for rec in block:
+            for number, rec in enumerate(block, count + 1):
                 if a.text_field not in rec:
                     raise NlpfError(f"{a.input}: an example has no '{a.text_field}' field (fields: {', '.join(rec)})",
                                     hint="lines are plain text or JSON with the text under text_field=")
-                texts.append(str(rec[a.text_field]))
+                texts.append(_text(rec, a.text_field, a.input, number))
             vectors = pipe.embed(texts, batch_size=a.batch_size, pooling=a.pooling, normalize=a.normalize)
             for rec, vector in zip(block, vectors.tolist()):
                 out.write(_jsonl({**rec, "embedding": vector}))

@@ -267,3 +267,42 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_work(command, ou
     assert lines[1].startswith("  hint:") and hint.format(d=tmp_path) in lines[1] and len(lines) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "afile", "texts.txt"]
     assert list((tmp_path / "adir").iterdir()) == []
+
+
+# ---------------------------------------------------------------- input records
+
+
+@pytest.mark.parametrize("value, says", [(None, "null"), (True, "true"), (["a"], '["a"]')])
+@pytest.mark.parametrize("command", ["generate", "score", "embed"])
+def test_a_text_that_is_not_a_string_is_refused_not_read_as_none(command, value, says, gpt_ckpt, clf_ckpt, tmp_path,
+                                                                  capsys):
+    """{"text": null} used to be generated from, scored or embedded as the text 'None'."""
+    data = tmp_path / "in.jsonl"
+    data.write_text(json.dumps({"text": "fine"}) + "\n" + json.dumps({"text": value}) + "\n")
+    out = tmp_path / "out.jsonl"
+    ckpt = clf_ckpt if command == "embed" else gpt_ckpt
+    extra = ["max_new_tokens=2"] if command == "generate" else []
+    assert main([command, f"ckpt={ckpt}", f"input={data}", f"output={out}", *extra]) == 2
+    assert f"example 2: 'text' is {says}, not a text" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_number_is_kept_as_the_text_it_is_written_as(gpt_ckpt, tmp_path):
+    data = tmp_path / "in.jsonl"
+    data.write_text(json.dumps({"text": 12}) + "\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["score", f"ckpt={gpt_ckpt}", f"input={data}", f"output={out}"]) == 0
+    assert json.loads(out.read_text())["log_likelihood"] == framework.load(gpt_ckpt).score("12")["log_likelihood"]
+
+
+def test_score_refuses_a_null_source_of_an_encoder_decoder(t5_ckpt, tmp_path, capsys):
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps({"source": None, "target": "a house"}) + "\n")
+    assert main(["score", f"ckpt={t5_ckpt}", f"input={pairs}"]) == 2
+    assert "example 1: 'source' is null" in capsys.readouterr().err
+
+
+def test_scoring_an_nbest_file_without_nbest_true_says_so(gpt_ckpt, tmp_path, capsys):
+    nbest = tmp_path / "nbest.jsonl"
+    nbest.write_text(json.dumps({"id": "u", "hypotheses": [{"text": "x y", "score": -3}]}) + "\n")
+    assert main(["score", f"ckpt={gpt_ckpt}", f"input={nbest}"]) == 2
+    assert "nbest=true" in capsys.readouterr().err
