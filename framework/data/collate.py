@@ -40,6 +40,8 @@ class Collator:
             batch["labels"] = torch.tensor([it["labels"] for it in items], dtype=torch.long)
         elif self.task == "regression":
             batch["labels"] = torch.tensor([it["labels"] for it in items], dtype=torch.float32)
+        elif self.task == "multilabel":  # multi-hot [B, num_labels]
+            batch["labels"] = torch.from_numpy(np.stack([it["labels"] for it in items]).astype(np.float32))
         elif self.task == "token_classification":
             batch["labels"] = _pad([it["labels"] for it in items], IGNORE, None, width)
         elif self.task == "seq2seq":

@@ -21,11 +21,12 @@ from framework.errors import NlpfError, did_you_mean
 
 log = logging.getLogger("nlpf.data")
 
-TASKS = ("lm", "classification", "regression", "token_classification", "seq2seq", "qa")
+TASKS = ("lm", "classification", "regression", "multilabel", "token_classification", "seq2seq", "qa")
 REQUIRED_KEYS = {
     "lm": ("text",),
     "classification": ("text", "label"),
     "regression": ("text", "label"),  # label: a number
+    "multilabel": ("text", "label"),  # label: a list of label names, maybe empty
     "token_classification": ("tokens", "tags"),
     "seq2seq": ("source", "target"),
     "qa": ("question", "context", "answer_start", "answer_text"),
@@ -71,6 +72,8 @@ def _check_examples(task: str, split: str, examples: Sequence[dict], source: Dat
             hint="map your columns with data.text_field / data.label_field / +data.columns.KEY=COLUMN, "
             "or choose data that fits the task",
         )
+    if task in ("classification", "multilabel"):
+        _check_label_kinds(task, split, examples, source)
     if task == "token_classification":
         bad = next((i for i, ex in enumerate(examples) if len(ex.get("tokens") or []) != len(ex.get("tags") or [])), None)
         if bad is not None:
@@ -79,6 +82,27 @@ def _check_examples(task: str, split: str, examples: Sequence[dict], source: Dat
                             f"{len(ex.get('tokens') or [])} tokens but {len(ex.get('tags') or [])} tags "
                             f"({' '.join(map(str, (ex.get('tokens') or [])[:8]))} ...)",
                             hint="each word needs exactly one tag; check the data and data.columns.tokens/tags")
+
+
+def _check_label_kinds(task: str, split: str, examples: Sequence[dict], source: DataSource) -> None:
+    """Multi-label examples carry a list of names; single-label ones one label, not a list."""
+    multi = task == "multilabel"
+    bad = next((i for i, ex in enumerate(examples) if isinstance(ex.get("label"), list) != multi), None)
+    if bad is None:
+        return
+    where = f"the {split} split of data '{source.cfg.name}': example {bad + 1} ({_snippet(examples[bad])})"
+    label = examples[bad].get("label")
+    if multi:
+        raise NlpfError(f"{where} has label {label!r}, one value, where multi-label classification needs a list of "
+                        "label names", hint="write the labels as a JSON list ([\"a\", \"b\"], [] for none), or for "
+                        "CSV/TSV name the separator of the label column: data.label_separator='|'")
+    raise NlpfError(f"{where} has a list of labels {label!r}, where classification needs one label per text",
+                    hint="for several labels per text use objective=multi_label_classification")
+
+
+def _snippet(example: dict) -> str:
+    text = str(example.get("text", ""))
+    return repr(text[:40] + ("..." if len(text) > 40 else ""))
 
 
 def _label_order(label: str):
@@ -92,14 +116,17 @@ def _label_order(label: str):
 def label_vocabulary(task: str, splits: dict[str, Sequence[dict]], source: DataSource,
                      labels: Sequence[str] | None) -> list[str] | None:
     """Labels seen in train (or given); a label in another split that train never saw is an error."""
-    if task not in ("classification", "token_classification"):
+    if task not in ("classification", "multilabel", "token_classification"):
         return None
 
     def seen(examples):
         if task == "classification":
             return {str(ex["label"]) for ex in examples}
+        if task == "multilabel":
+            return {str(name) for ex in examples for name in ex["label"]}
         return {str(t) for ex in examples for t in ex["tags"]}
 
+    given = labels is not None
     if labels is None:
         train = seen(splits["train"])
         if source.label_names and train <= set(source.label_names):
@@ -111,8 +138,14 @@ def label_vocabulary(task: str, splits: dict[str, Sequence[dict]], source: DataS
         if task == "classification" and len(labels) < 2:
             raise NlpfError(f"the training split of data '{source.cfg.name}' has only one label ({', '.join(labels)})",
                             hint="a classifier needs at least two labels; check data.label_field")
+        if task == "multilabel" and not labels:
+            raise NlpfError(f"no example of the training split of data '{source.cfg.name}' has a label",
+                            hint="check data.label_field (and data.label_separator for CSV/TSV)")
     known = set(labels)
     for split, examples in splits.items():
+        if task == "multilabel":
+            _check_multilabel_names(split, examples, labels, source, given)
+            continue
         unseen = sorted(seen(examples) - known)
         if unseen:
             raise NlpfError(
@@ -122,6 +155,22 @@ def label_vocabulary(task: str, splits: dict[str, Sequence[dict]], source: DataS
                 "or re-split (split_seed)",
             )
     return list(labels)
+
+
+def _check_multilabel_names(split: str, examples: Sequence[dict], labels: Sequence[str], source: DataSource,
+                            given: bool) -> None:
+    """Every name of every example is a known label; the first one that is not is named with its example."""
+    known = set(labels)
+    for i, ex in enumerate(examples):
+        unknown = next((str(n) for n in ex["label"] if str(n) not in known), None)
+        if unknown is None:
+            continue
+        whose = "the labels given (labels=, or the checkpoint's)" if given else "the labels of the training split"
+        raise NlpfError(
+            f"the {split} split of data '{source.cfg.name}': example {i + 1} ({_snippet(ex)}) has label "
+            f"{unknown!r}, which is not among {whose}." + did_you_mean(unknown, labels),
+            hint=f"known labels: {', '.join(labels)}; fix the data, map the name with data.label_map, or re-split "
+            "(split_seed)")
 
 
 # --- per-task encoding: examples -> dict of arrays -----------------------------------------------
@@ -176,6 +225,15 @@ def encode_regression(examples, tok, max_length, labels):
                             hint="regression needs a numeric label; for class names use a classification "
                             "objective (objective=sequence_classification)") from None
     return {**_encode_texts(examples, tok, max_length), "labels": np.array(targets, dtype=np.float32)}
+
+
+def encode_multilabel(examples, tok, max_length, labels):
+    """As classification, with a multi-hot row per example ([examples, labels], 1 where the label applies)."""
+    label_id = {name: i for i, name in enumerate(labels)}
+    hot = np.zeros((len(examples), len(labels)), dtype=np.uint8)
+    for i, ex in enumerate(examples):
+        hot[i, [label_id[str(name)] for name in ex["label"]]] = 1
+    return {**_encode_texts(examples, tok, max_length), "labels": hot}
 
 
 def encode_token_classification(examples, tok, max_length, labels):
@@ -261,6 +319,7 @@ ENCODERS = {
     "lm": encode_lm,
     "classification": encode_classification,
     "regression": encode_regression,
+    "multilabel": encode_multilabel,
     "token_classification": encode_token_classification,
     "seq2seq": encode_seq2seq,
     "qa": encode_qa,
@@ -320,6 +379,8 @@ class RaggedDataset:
             item["labels"] = int(arr["labels"][i])
         elif self.task == "regression":
             item["labels"] = float(arr["labels"][i])
+        elif self.task == "multilabel":
+            item["labels"] = np.asarray(arr["labels"][i], dtype=np.float32)
         elif self.task == "token_classification":
             item["labels"] = np.asarray(arr["tags"][a:b], dtype=np.int64)
         elif self.task == "seq2seq":
@@ -373,7 +434,7 @@ def build_datasets(data_cfg, tokenizer, task: str, max_length: int, cache_dir: s
     Args:
         data_cfg: the `data` config node (name + fields of its source).
         tokenizer: a framework.tokenizers.Tokenizer.
-        task: lm | classification | regression | token_classification | seq2seq | qa.
+        task: lm | classification | regression | multilabel | token_classification | seq2seq | qa.
         max_length: block size for lm; truncation length for the other tasks.
         cache_dir: where token arrays live (default $NLPF_CACHE/tokens).
         seed: stored on the datasets as the default shuffling seed of their samplers.

@@ -8,13 +8,15 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, PearsonCorrCoef, SpearmanCorrCoef
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torchmetrics.classification import (MulticlassAccuracy, MulticlassF1Score, MultilabelExactMatch,
+                                         MultilabelF1Score)
 
 from framework.metrics.entity import EntityF1
 from framework.metrics.qa import SpanMatch, best_spans
 from framework.metrics.text import bleu, chrf
 
 IGNORE_INDEX = -100
+THRESHOLD = 0.5  # multi-label: a label is predicted when its sigmoid is above this
 
 __all__ = ["EntityF1", "SpanMatch", "best_spans", "bleu", "chrf", "TaskMetrics", "build_task_metrics"]
 
@@ -37,6 +39,10 @@ class TaskMetrics(nn.Module):
             with warnings.catch_warnings():  # it keeps every prediction, as a rank correlation must
                 warnings.filterwarnings("ignore", message=".*will save all targets and predictions")
                 self.spearman = SpearmanCorrCoef()
+        elif task == "multilabel" and n:
+            self.micro_f1 = MultilabelF1Score(n, threshold=THRESHOLD, average="micro")
+            self.macro_f1 = MultilabelF1Score(n, threshold=THRESHOLD, average="macro")
+            self.subset_accuracy = MultilabelExactMatch(n, threshold=THRESHOLD)  # the whole label set right
         elif task == "token_classification" and n:
             self.accuracy = MulticlassAccuracy(n, average="micro", ignore_index=IGNORE_INDEX)
             self.entity = EntityF1(self.labels)
@@ -56,6 +62,11 @@ class TaskMetrics(nn.Module):
             preds = logits.reshape(-1).float()
             for m in (self.mse, self.mae, self.pearson, self.spearman):
                 m.update(preds, batch["labels"].float())
+        elif self.task == "multilabel" and self.labels:
+            # probabilities, not logits: torchmetrics would take logits that all fall in [0, 1] for probabilities
+            probs, target = logits.float().sigmoid(), batch["labels"].long()
+            for m in (self.micro_f1, self.macro_f1, self.subset_accuracy):
+                m.update(probs, target)
         elif self.task == "token_classification" and self.labels:
             preds = logits.argmax(-1)
             self.accuracy.update(preds, batch["labels"])
@@ -77,6 +88,9 @@ class TaskMetrics(nn.Module):
         elif self.task == "regression":
             out.update(mse=self.mse.compute(), mae=self.mae.compute(), pearson=self.pearson.compute(),
                        spearman=self.spearman.compute())
+        elif self.task == "multilabel" and self.labels:
+            out.update(micro_f1=self.micro_f1.compute(), macro_f1=self.macro_f1.compute(),
+                       subset_accuracy=self.subset_accuracy.compute())
         elif self.task == "token_classification" and self.labels:
             out["accuracy"] = self.accuracy.compute()
             out.update(self.entity.compute())

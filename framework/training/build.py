@@ -172,6 +172,8 @@ def build_run(cfg: DictConfig, verbose: bool = True) -> Run:
         cfg.model.vocab_size = int(tokenizer.vocab_size)
     if objective.task == "regression" and cfg.get("head") is not None and cfg.head.get("num_labels", 0) is None:
         cfg.head.num_labels = 1  # one output; recorded so that the checkpoint rebuilds it
+    if objective.task == "multilabel":
+        objective.check_labels(labels)  # pos_weight: one weight per label
     model = build_model(cfg, vocab_size=tokenizer.vocab_size, num_labels=len(labels) or None)  # initialised
     if init_dir is not None:
         what = load_init_weights(model, init_dir, ckpt_cfg, cfg)

@@ -14,6 +14,7 @@ from framework.training.optim import build_optimizer, build_scheduler, freeze
 # metric that picks the best checkpoint and drives early stopping, per task: (name, mode)
 MONITOR = {
     "classification": ("val/accuracy", "max"),
+    "multilabel": ("val/micro_f1", "max"),
     "token_classification": ("val/entity_f1", "max"),
     "qa": ("val/f1", "max"),
     "lm": ("val/loss", "min"),
@@ -22,7 +23,7 @@ MONITOR = {
 
 
 def monitor_for(task: str, labels) -> tuple[str, str]:
-    if task in ("classification", "token_classification") and not labels:
+    if task in ("classification", "multilabel", "token_classification") and not labels:
         return "val/loss", "min"
     return MONITOR.get(task, ("val/loss", "min"))
 

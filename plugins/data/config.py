@@ -51,6 +51,15 @@ class TableOptions(FileOptions):
     # other example keys: tokens, tags, source, target, question, context, answer_start, answer_text
     columns: Optional[dict] = None
     label_map: Optional[dict] = None  # raw label value -> label name, e.g. {"1": spam, "0": ham}
+    # several labels in one cell (multi-label): the label column split on this, e.g. "|" for "sports|politics";
+    # a JSON list needs none. null: one label per cell
+    label_separator: Optional[str] = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.label_separator == "":
+            raise checks.FieldError("label_separator", "", "an empty separator cannot split a label",
+                                    hint="set label_separator to a character such as '|' or ';', or null")
 
 
 @dataclass

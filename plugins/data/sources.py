@@ -29,7 +29,9 @@ class FileSource(DataSource):
         key = "data.path" if split == "train" else f"data.{split}_path"
         return resolve_files(spec, key, self.suffixes)
 
-    reader_version = 2  # bump when a reader changes what it makes of the same file (2: unit=file keeps the layout)
+    # bump when a reader changes what it makes of the same file (2: unit=file keeps the layout; 3: a list label
+    # stays a list)
+    reader_version = 3
 
     def fingerprint_parts(self) -> list:
         return [self.reader_version] + [file_stats(self._files(s, p)) for s, p in self._split_paths().items()]
@@ -146,7 +148,12 @@ class TableSource(FileSource):
             ex[key] = value
         if cfg.label_field:
             raw = get_field(row, cfg.label_field, path, number, "data.label_field")
-            ex["label"] = self.map_label(raw, path, number)
+            if isinstance(raw, str) and cfg.get("label_separator"):  # several labels in one cell
+                raw = [name.strip() for name in raw.split(cfg.label_separator) if name.strip()]
+            if isinstance(raw, list):  # multi-label: each name mapped; [] is no label
+                ex["label"] = [self.map_label(name, path, number) for name in raw]
+            else:
+                ex["label"] = self.map_label(raw, path, number)
         return ex
 
     def map_label(self, raw, path: Path, number: int) -> str:
@@ -227,7 +234,7 @@ def build_text(cfg) -> TextSource:
 
 def build_jsonl(cfg) -> JsonlSource:
     """JSON Lines files. Fields: path, validation_path, test_path, text_field, text_pair_field, label_field,
-    columns (example key -> field), label_map, encoding_errors, split options."""
+    columns (example key -> field), label_map, label_separator, encoding_errors, split options."""
     return JsonlSource(cfg)
 
 

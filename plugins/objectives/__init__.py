@@ -24,6 +24,9 @@ def nlpf_register(registries):
         accepts=["encoder", "decoder"], description="Cross-entropy over one label per sequence.")
     reg("sequence_regression", c.SequenceRegressionConfig, f"{_M}.regression:build", accepts=["encoder", "decoder"],
         description="Mean squared error against one number per sequence (ratings, similarity scores).")
+    reg("multi_label_classification", c.MultiLabelClassificationConfig, f"{_M}.multi_label:build",
+        accepts=["encoder", "decoder"],
+        description="Binary cross-entropy per label: any number of labels per sequence (multi-hot targets).")
     reg("token_classification", c.TokenClassificationConfig, f"{_M}.classification:build_token",
         accepts=["encoder"], description="Cross-entropy over one label per word (first sub-token).")
     reg("qa", c.QAConfig, f"{_M}.qa:build", accepts=["encoder"],

@@ -68,6 +68,21 @@ class SequenceRegressionConfig:
 
 
 @dataclass
+class MultiLabelClassificationConfig:
+    head_output: ClassVar[str] = "sequence_labels"
+    # one weight per label for its positive examples (BCEWithLogitsLoss's pos_weight; > 1 raises recall); null: all 1
+    pos_weight: Optional[list] = None
+    label_smoothing: float = 0.0  # targets 1 - s/2 and s/2 in the training loss
+
+    def __post_init__(self):
+        checks.in_range(self, 0, 1, "label_smoothing")
+        for w in self.pos_weight or []:
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
+                raise checks.FieldError("pos_weight", self.pos_weight, f"{w!r} is not a weight >= 0",
+                                        hint="give one number >= 0 per label, e.g. pos_weight=[2.0,1.0,1.0]")
+
+
+@dataclass
 class TokenClassificationConfig:
     head_output: ClassVar[str] = "token_labels"
     label_smoothing: float = 0.0

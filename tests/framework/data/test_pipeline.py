@@ -130,3 +130,48 @@ def test_numeric_labels_keep_numeric_order(tmp_path, tok):
     rows = [{"text": f"t{i}", "label": [1, 2, 10][i % 3]} for i in range(30)]
     ds = build_datasets(data(jsonl(tmp_path / "n.jsonl", rows)), tok, "classification", 8, cache_dir=tmp_path / "c")
     assert ds["train"].label_names == ["1", "2", "10"]
+
+
+def test_multilabel_batches_carry_multi_hot_float_labels(tmp_path, tok):
+    names = [["sports"], ["politics", "sports"], [], ["tech", "politics"]]
+    rows = [{"text": f"item {i}", "tags": names[i % 4]} for i in range(40)]
+    ds = build_datasets(data(jsonl(tmp_path / "m.jsonl", rows), label_field="tags"), tok, "multilabel", 12,
+                        cache_dir=tmp_path / "cache")
+    train = ds["train"]
+    assert train.label_names == ["politics", "sports", "tech"]  # from the training split, sorted
+    items = [train[i] for i in range(4)]
+    batch = train.collate_fn(items)
+    assert set(batch) == {"input_ids", "attention_mask", "token_type_ids", "labels"}
+    assert batch["labels"].dtype == torch.float32 and batch["labels"].shape == (4, 3)
+    hot = {(): [0, 0, 0], ("sports",): [0, 1, 0], ("politics", "sports"): [1, 1, 0], ("politics", "tech"): [1, 0, 1]}
+    texts = {f"item {i}": tuple(sorted(names[i % 4])) for i in range(40)}
+    for row, item in zip(batch["labels"].tolist(), items):
+        assert row == hot[texts[tok.decode(item["input_ids"].tolist())]]
+    fixed = build_datasets(data(jsonl(tmp_path / "m.jsonl", rows), label_field="tags"), tok, "multilabel", 12,
+                           cache_dir=tmp_path / "cache", labels=["tech", "sports", "politics", "other"])
+    assert fixed["train"].label_names == ["tech", "sports", "politics", "other"]  # a given order is kept
+    assert fixed["train"][0]["labels"].shape == (4,)
+
+
+def test_multilabel_unknown_names_and_single_values_are_named(tmp_path, tok):
+    train = jsonl(tmp_path / "t.jsonl", [{"text": "a goal", "label": ["sports"]}, {"text": "b", "label": ["politics"]}])
+    dev = jsonl(tmp_path / "v.jsonl", [{"text": "c", "label": []}, {"text": "a vote", "label": ["politic"]}])
+    with pytest.raises(NlpfError, match="validation split .*: example 2 \\('a vote'\\) has label 'politic', which is not "
+                       "among the labels of the training split. Did you mean 'politics'"):
+        build_datasets(data(train, validation_path=dev), tok, "multilabel", 8, cache_dir=tmp_path / "c")
+    with pytest.raises(NlpfError, match="train split .*: example 1 \\('a goal'\\) has label 'sports', which is not "
+                       "among the labels given .* Did you mean 'sport'"):
+        build_datasets(data(train, validation_path=train), tok, "multilabel", 8, cache_dir=tmp_path / "c",
+                       labels=["sport", "politics"])
+    single = jsonl(tmp_path / "s.jsonl", [{"text": "x", "label": "sports|tech"}, {"text": "y", "label": "tech"}])
+    with pytest.raises(NlpfError, match="example 1 \\('x'\\) has label 'sports\\|tech', one value") as err:
+        build_datasets(data(single, validation_ratio=0), tok, "multilabel", 8, cache_dir=tmp_path / "c")
+    assert "data.label_separator" in err.value.hint
+    assert build_datasets(data(single, validation_ratio=0, label_separator="|"), tok, "multilabel", 8,
+                          cache_dir=tmp_path / "c")["train"].label_names == ["sports", "tech"]
+    with pytest.raises(NlpfError, match="has a list of labels \\['sports'\\], where classification needs one") as err:
+        build_datasets(data(train, validation_ratio=0), tok, "classification", 8, cache_dir=tmp_path / "c")
+    assert "objective=multi_label_classification" in err.value.hint
+    empty = jsonl(tmp_path / "e.jsonl", [{"text": f"x{i}", "label": []} for i in range(4)])
+    with pytest.raises(NlpfError, match="no example of the training split .* has a label"):
+        build_datasets(data(empty, validation_ratio=0), tok, "multilabel", 8, cache_dir=tmp_path / "c")

@@ -131,3 +131,21 @@ def test_chrf_is_sacrebleu_default_chrf_not_chrf_plus_plus(hyps, refs, expected)
 def test_text_metrics_ignore_whitespace_only_in_chrf():
     assert chrf(["a b  c"], ["abc"]) == pytest.approx(100.0)  # chrF removes whitespace
     assert bleu(["a b c d"], ["abcd"]) == 0.0
+
+
+def test_multilabel_metrics_against_a_hand_count():
+    """Threshold 0.5 on the sigmoid (a logit of 0 is not a label). Labels a, b, c; predictions per label:
+    a: 2 right, b: 2 right, c: 1 false positive and 1 missed -> micro F1 = 2*4 / (2*4 + 1 + 1) = 0.8, macro F1 =
+    (1 + 1 + 0) / 3, subset accuracy (whole label set right) = 2 of 4 examples."""
+    m = TaskMetrics("multilabel", ["a", "b", "c"])
+    m.update(torch.tensor([[3.0, -2.0, -1.0], [-3.0, 2.0, 1.0]]), {"labels": torch.tensor([[1.0, 0, 1], [0, 1, 0]])},
+             torch.tensor(0.6), torch.tensor(6))
+    # every logit within [0, 1]: still logits (sigmoid 0.55 is a label), not probabilities below the threshold
+    m.update(torch.tensor([[0.2, 0.9, 0.0], [0.0, 0.0, 0.0]]), {"labels": torch.tensor([[1.0, 1, 0], [0, 0, 0]])},
+             torch.tensor(0.3), torch.tensor(6))
+    out = m.compute()
+    assert set(out) == {"loss", "micro_f1", "macro_f1", "subset_accuracy"}
+    assert math.isclose(out["micro_f1"], 0.8, rel_tol=1e-6)
+    assert math.isclose(out["macro_f1"], 2 / 3, rel_tol=1e-6)
+    assert out["subset_accuracy"] == 0.5
+    assert math.isclose(out["loss"], 0.45, rel_tol=1e-6)

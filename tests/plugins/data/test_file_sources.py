@@ -203,3 +203,21 @@ def test_a_qa_question_longer_than_max_length_is_named(tmp_path):
     with pytest.raises(NlpfError, match="question alone is .* tokens, more than max_length=48"):
         build_datasets(node, build_tokenizer(OmegaConf.create({"name": "byte", "template": "cls_sep"})), "qa", 48,
                        cache_dir=tmp_path / "cache", verbose=False)
+
+
+def test_multi_label_cells_split_on_label_separator_and_json_lists_stay_lists(tmp_path):
+    (tmp_path / "t.csv").write_text("text,tags\na match and a vote,sports | politics\nnothing,\nnew chip,tech\n")
+    node = dict(name="csv", path=str(tmp_path / "t.csv"), label_field="tags", validation_ratio=0, test_ratio=0)
+    labels = [ex["label"] for ex in source(**node, label_separator="|").splits()["train"]]
+    assert labels == [["sports", "politics"], [], ["tech"]]  # names stripped; an empty cell is no label
+    assert source(**node).splits()["train"][0]["label"] == "sports | politics"  # no separator: one label per cell
+    path = write_jsonl(tmp_path / "t.jsonl", [{"text": "x", "label": [1, 0]}, {"text": "y", "label": []}])
+    ex = source(name="jsonl", path=str(path), label_map={"1": "spam", "0": "ham"}, validation_ratio=0,
+                test_ratio=0).splits()["train"]
+    assert [e["label"] for e in ex] == [["spam", "ham"], []]  # each name through data.label_map
+    (tmp_path / "u.csv").write_text("text,tags\na match and a vote,sports|politic\n")
+    with pytest.raises(NlpfError, match=r"u.csv:2: label 'politic' is not in data.label_map.*Did you mean 'politics'"):
+        source(**dict(node, path=str(tmp_path / "u.csv")), label_separator="|",
+               label_map={"sports": "S", "politics": "P", "tech": "T"}).splits()
+    with pytest.raises(NlpfError, match="label_separator"):
+        source(**node, label_separator="")
