@@ -145,17 +145,17 @@ def import_hf(src, out) -> Path:
     cfg = {"model": OmegaConf.to_container(validate_component("model", OmegaConf.create(model_node)))}
     if head_node is not None:
         cfg["head"] = OmegaConf.to_container(validate_component("head", OmegaConf.create(head_node)))
-    if c.get("problem_type") == "multi_label_classification":
-        raise NlpfError(f"'{src}' is a multi-label classifier (problem_type multi_label_classification), which nlpf "
-                        "has no objective for", hint="import its encoder only: remove the classifier weights and "
-                        "set architectures to [BertModel], then fine-tune in nlpf")
     id2label = c.get("id2label")
-    regression = head_node is not None and head_node["name"] == "sequence_classification" and (
+    sequence = head_node is not None and head_node["name"] == "sequence_classification"
+    regression = sequence and (
         c.get("problem_type") == "regression" or (c.get("problem_type") is None and len(id2label or {}) == 1))
     if regression:  # as transformers reads it: one output is a number, not a class
         cfg["objective"] = {"name": "sequence_regression"}
     elif head_node is not None and head_node["name"] in ("sequence_classification", "token_classification") and id2label:
         cfg["labels"] = [id2label[k] for k in sorted(id2label, key=int)]
+    if sequence and c.get("problem_type") == "multi_label_classification":  # a sigmoid per label
+        cfg["objective"] = OmegaConf.to_container(validate_component(
+            "objective", OmegaConf.create({"name": "multi_label_classification"})))
     cfg["max_length"] = int(c.get("max_position_embeddings") or c.get("n_positions") or 512)
     sbert = _read_json_file(src / "sentence_bert_config.json")  # a sentence-transformers model truncates earlier
     if isinstance(sbert.get("max_seq_length"), int) and 0 < sbert["max_seq_length"] < cfg["max_length"]:
@@ -220,7 +220,8 @@ def export_hf(ckpt, out) -> Path:
     base["model_type"], base["architectures"] = fam.MODEL_TYPE, [arch]
     _special_token_ids(base, ckpt / TOKENIZER_DIR)
     labels = cfg.get("labels")
-    if (cfg.get("objective") or {}).get("name") == "sequence_regression":  # one output read as a number
+    objective = (cfg.get("objective") or {}).get("name")
+    if objective == "sequence_regression":  # one output read as a number
         base["problem_type"] = "regression"
         base["num_labels"] = 1
     elif labels and head is not None and head["name"] in ("sequence_classification", "token_classification"):
@@ -229,6 +230,10 @@ def export_hf(ckpt, out) -> Path:
     elif head is not None and head.get("num_labels"):
         base["id2label"] = {str(i): f"LABEL_{i}" for i in range(head["num_labels"])}
         base["label2id"] = {f"LABEL_{i}": i for i in range(head["num_labels"])}
+    if objective == "multi_label_classification":  # transformers then scores a sigmoid (BCE) per label
+        base["problem_type"] = "multi_label_classification"
+    elif objective != "sequence_regression" and base.get("problem_type") in ("multi_label_classification", "regression"):
+        del base["problem_type"]  # an imported model since fine-tuned for one label per text
 
     with atomic_directory(out) as tmp:  # only an earlier export is replaced (checked above)
         save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})

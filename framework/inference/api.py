@@ -17,14 +17,14 @@ from framework.inference.generation import Generation, generate_ids, resolve_opt
 _TASK_NAMES = {
     "lm": "lm", "causal_lm": "lm", "masked_lm": "mlm", "seq2seq": "seq2seq", "span_corruption": "seq2seq",
     "sequence_classification": "classification", "classification": "classification",
-    "sequence_regression": "regression",
+    "sequence_regression": "regression", "multi_label_classification": "multilabel",
     "token_classification": "token_classification", "qa": "qa",
 }
 
 _TASK_WORDS = {
     "lm": "a language model (decoder)", "seq2seq": "an encoder-decoder", "mlm": "a masked language model",
     "encoder": "a bare encoder (no task head)", "classification": "a sequence classifier",
-    "regression": "a sequence regressor",
+    "regression": "a sequence regressor", "multilabel": "a multi-label classifier",
     "token_classification": "a token classifier", "qa": "a question-answering model",
 }
 
@@ -58,8 +58,10 @@ class InferenceMixin:
 
     @property
     def task(self) -> str:
-        """lm | seq2seq | classification | token_classification | qa | mlm | encoder (a bare encoder, no head)."""
-        for key in ("objective", "head"):  # the objective first: a regressor has a classification head
+        """lm | seq2seq | classification | regression | multilabel | token_classification | qa | mlm | encoder (a bare
+        encoder, no head)."""
+        for key in ("objective", "head"):  # the objective first: regressors and multi-label classifiers have a
+            # classification head
             name = _node_name(self.config, key)
             task = _TASK_NAMES.get(name) if name in _TASK_NAMES else (
                 self._plugin_objective_task() if key == "objective" and name else None)
@@ -162,7 +164,8 @@ class InferenceMixin:
     # ------------------------------------------------------------ predict
 
     def predict(self, texts: Sequence[Any], batch_size: int = 32, **options) -> list[dict]:
-        """Labels for texts (classification), entity spans (token classification) or answers (QA).
+        """Labels for texts (classification; multi-label: every label over `threshold`), scores (regression),
+        entity spans (token classification) or answers (QA).
 
         `texts`: strings, or dicts (`{"text", "text_pair"}`, `{"tokens"}`, `{"question", "context"}`).
         Returns one dict per input, in input order. `options`: see `predict_stream`.
@@ -172,7 +175,7 @@ class InferenceMixin:
     def predict_stream(self, records: Iterable[Any], batch_size: int = 32, chunk_size: int = 1024,
                        **options) -> Iterator[dict]:
         """Like `predict` over an iterable, reading `chunk_size` records ahead; options: max_length, top_k,
-        max_answer_length, text_field, pair_field, question_field, context_field."""
+        max_answer_length, threshold, text_field, pair_field, question_field, context_field."""
         from framework.inference.predict import Predictor
 
         self._text_tokenizer()

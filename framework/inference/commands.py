@@ -165,7 +165,7 @@ def predict(args: list[str], ctx) -> int:
     records = read_records(stream, fmt, a.text_field, where=a.input or "input")
     options = dict(max_length=a.max_length, top_k=a.top_k, max_answer_length=a.max_answer_length,
                    text_field=a.text_field, pair_field=a.pair_field, question_field=a.question_field,
-                   context_field=a.context_field)
+                   context_field=a.context_field, threshold=a.threshold)
     count = 0
     with output_stream(a.output) as out:
         for result in pipe.predict_stream(records, batch_size=a.batch_size, chunk_size=a.chunk_size, **options):

@@ -85,10 +85,12 @@ class PredictArgs(RecordsArgs):
     max_length: Optional[int] = None
     top_k: Optional[int] = None  # labels with probabilities (classification, default 1); candidates per mask (5)
     max_answer_length: int = 30  # QA
+    threshold: float = 0.5  # multi-label: the labels whose probability is above it
 
     def __post_init__(self):
         super().__post_init__()
         checks.positive(self, "max_length", "top_k", "max_answer_length")
+        checks.in_range(self, 0, 1, "threshold")
 
 
 @dataclass

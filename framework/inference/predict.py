@@ -1,5 +1,5 @@
-"""Labels for new text: sequence classification, token classification (entity spans with character
-offsets) and extractive QA.
+"""Labels for new text: sequence classification (one label, or every label over a threshold), token
+classification (entity spans with character offsets) and extractive QA.
 
 Records stream through in chunks: each chunk is sorted by length so that batches carry little
 padding, run through the model, and written back in input order. A large file is never held in
@@ -21,7 +21,7 @@ import torch
 from framework.errors import NlpfError
 from framework.inference.scoring import pad_right
 
-TASKS = ("classification", "regression", "token_classification", "qa", "mlm")
+TASKS = ("classification", "regression", "multilabel", "token_classification", "qa", "mlm")
 FORMATS = ("auto", "jsonl", "csv", "tsv", "text")
 
 
@@ -152,7 +152,8 @@ class Predictor:
 
     def __init__(self, pipeline, task: str, batch_size: int = 32, max_length: Optional[int] = None,
                  top_k: Optional[int] = None, max_answer_length: int = 30, text_field: str = "text",
-                 pair_field: str = "text_pair", question_field: str = "question", context_field: str = "context"):
+                 pair_field: str = "text_pair", question_field: str = "question", context_field: str = "context",
+                 threshold: float = 0.5):
         if task not in TASKS:
             from framework.inference.api import BARE_ENCODER_HINT
 
@@ -165,6 +166,7 @@ class Predictor:
         self.max_length = max_length or pipeline.max_length
         self.top_k = top_k or (5 if task == "mlm" else 1)  # labels, or fill-mask candidates (5 as in transformers)
         self.max_answer_length = max_answer_length
+        self.threshold = threshold  # multi-label: a label is given when its probability is above it
         self.fields = dict(text=text_field, pair=pair_field, question=question_field, context=context_field)
         tok = pipeline.tokenizer
         self.pad_id = tok.pad_id if tok.pad_id is not None else 0
@@ -283,6 +285,12 @@ class Predictor:
         length = len(enc["ids"])
         if self.task == "regression":
             out["score"] = float(logits.reshape(-1)[0])
+            return out
+        if self.task == "multilabel":  # a sigmoid per label; every label above the threshold, most probable first
+            probs = logits.sigmoid().tolist()
+            out["labels"] = [self._label(i) for i in sorted(range(len(probs)), key=lambda i: -probs[i])
+                             if probs[i] > self.threshold]
+            out["scores"] = {self._label(i): float(p) for i, p in enumerate(probs)}
             return out
         if self.task == "classification":
             probs = logits.softmax(-1)

@@ -234,13 +234,55 @@ def test_gpt2_vocab_and_merges_become_a_tokenizer(tmp_path):
     assert list(p.tokenizer.encode("ab<|endoftext|>c")) == [3, 7, 2]  # the end token is one token
 
 
-def test_a_multi_label_classifier_is_refused_on_import(tmp_path):
+def test_a_multi_label_classifier_imports_with_its_labels_and_exports_back(tmp_path):
+    torch.manual_seed(0)
+    labels = ["sports", "politics", "tech"]
     cfg = transformers.BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                  intermediate_size=32, max_position_embeddings=16, num_labels=3,
-                                  problem_type="multi_label_classification")
+                                  intermediate_size=32, max_position_embeddings=16, id2label=dict(enumerate(labels)),
+                                  label2id={v: i for i, v in enumerate(labels)}, problem_type="multi_label_classification")
     transformers.BertForSequenceClassification(cfg).save_pretrained(tmp_path / "hf")
-    with pytest.raises(NlpfError, match="multi-label classifier"):
-        import_hf(tmp_path / "hf", tmp_path / "ours")
+    import_hf(tmp_path / "hf", tmp_path / "ours")
+    ours = framework.load(tmp_path / "ours")
+    assert ours.task == "multilabel" and ours.labels == labels
+    assert ours.config.objective.name == "multi_label_classification"
+    export_hf(tmp_path / "ours", tmp_path / "exported")
+    reloaded = transformers.AutoModelForSequenceClassification.from_pretrained(tmp_path / "exported").eval()
+    assert reloaded.config.problem_type == "multi_label_classification"
+    assert [reloaded.config.id2label[i] for i in range(3)] == labels
+    with torch.no_grad():
+        logits = reloaded(input_ids=IDS, attention_mask=MASK).logits
+        torch.testing.assert_close(ours.model(IDS, attention_mask=MASK).logits, logits, atol=1e-4, rtol=0)
+    import_hf(tmp_path / "exported", tmp_path / "again")
+    assert framework.load(tmp_path / "again").task == "multilabel"
+
+
+def test_a_multi_label_model_built_in_nlpf_exports_for_auto_model_for_sequence_classification(tmp_path):
+    """problem_type and the labels are written: transformers' loss is then BCE over the multi-hot target."""
+    from framework.checkpoint import save_checkpoint
+    from framework.config import load
+    from framework.model import build_model
+    from framework.tokenizers import build_tokenizer
+    from plugins.objectives.multi_label import MultiLabelClassification
+
+    cfg = load(["model=bert_tiny", "head=sequence_classification", "head.pooler=true",
+                "objective=multi_label_classification", "tokenizer=byte"], components=("model", "head", "objective"))
+    tok = build_tokenizer(cfg.tokenizer)
+    cfg.model.vocab_size, cfg.labels = tok.vocab_size, ["a", "b", "c", "d"]
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    save_checkpoint(tmp_path / "ours", model, cfg, tok)
+    export_hf(tmp_path / "ours", tmp_path / "exported")
+    config = json.loads((tmp_path / "exported" / "config.json").read_text())
+    assert config["problem_type"] == "multi_label_classification"
+    assert config["id2label"] == {"0": "a", "1": "b", "2": "c", "3": "d"} and config["label2id"]["d"] == 3
+    reloaded = transformers.AutoModelForSequenceClassification.from_pretrained(tmp_path / "exported").eval()
+    target = torch.tensor([[1.0, 0, 0, 1], [0, 0, 0, 0]])
+    with torch.no_grad():
+        ref = reloaded(input_ids=IDS, attention_mask=MASK, labels=target)
+        out = model(IDS, attention_mask=MASK)
+    torch.testing.assert_close(out.logits, ref.logits, atol=1e-4, rtol=0)
+    ours = MultiLabelClassification().loss(out, {"labels": target})
+    torch.testing.assert_close(ours, ref.loss, atol=1e-5, rtol=0)
 
 
 def test_export_never_overwrites_foreign_files(tmp_path):

@@ -56,6 +56,23 @@ def test_classification_matches_the_model_and_keeps_ids(classifier):
     assert [t["label"] for t in out["top"]][0] == out["label"]
 
 
+def test_multi_label_gives_every_label_over_the_threshold_with_sigmoid_scores():
+    tagger = make(BERT + ["head=sequence_classification", "objective=multi_label_classification"],
+                  labels=["politics", "sports", "tech", "health"])
+    assert tagger.task == "multilabel"
+    enc = tagger.tokenizer.encode_batch(["hello"])[0]
+    with torch.no_grad():
+        probs = tagger.model(torch.tensor([enc.ids])).logits[0].sigmoid().tolist()
+    for threshold in (0.0, sorted(probs)[1], 0.5, 1.0):
+        out = tagger.predict([{"id": 3, "text": "hello"}], threshold=threshold)[0]
+        assert out["id"] == 3
+        assert [out["scores"][k] for k in ("politics", "sports", "tech", "health")] == pytest.approx(probs, abs=1e-5)
+        above = sorted((p, name) for name, p in out["scores"].items() if p > threshold)
+        assert out["labels"] == [name for _, name in reversed(above)]  # most probable first
+    assert len(tagger.predict(["hello"], threshold=0.0)[0]["labels"]) == 4
+    assert tagger.predict(["hello"], threshold=1.0)[0]["labels"] == []
+
+
 def test_token_classification_spans_have_character_offsets(tagger):
     text = "Ada  Lovelace visited   London today"
     out = tagger.predict([text])[0]

@@ -260,6 +260,43 @@ def test_regression_refuses_labels_that_are_not_numbers(tmp_path, capsys):
     assert code == 2 and "which is not a number" in capsys.readouterr().err
 
 
+def test_multi_label_classification_trains_evaluates_and_predicts_label_sets(tmp_path, capsys):
+    """Each of three labels applies when its keyword is in the text (any number of them, or none), read from a
+    TSV whose label column is separated by '|': BCE training, multi-label metrics (chance micro F1 is about 0.57,
+    saying every label), predict giving the label set over the threshold."""
+    import random
+
+    rng = random.Random(0)
+    keyword = {"politics": "vote", "sports": "goal", "tech": "chip"}
+    rows = ["text\ttopics"]
+    for _ in range(400):
+        names = [n for n in keyword if rng.random() < 0.4]
+        words = [keyword[n] for n in names] + rng.choices(["film", "news", "today", "the", "big"], k=5 - len(names))
+        rng.shuffle(words)
+        rows.append(f"{' '.join(words)}\t{'|'.join(names)}")
+    (tmp_path / "topics.tsv").write_text("\n".join(rows) + "\n")
+    run = train(tmp_path / "ml", "model=bert_tiny", "head=sequence_classification",
+                "objective=multi_label_classification", "tokenizer=byte", "tokenizer.template=cls_sep", "data=csv",
+                f"data.path={tmp_path / 'topics.tsv'}", "data.label_field=topics", "data.label_separator=|",
+                "trainer.max_epochs=10", "optim.lr=1e-3", "head.pooling=mean")
+    metrics = json.loads((run / "metrics.json").read_text())["test"]
+    assert set(metrics) == {"loss", "micro_f1", "macro_f1", "subset_accuracy"}
+    assert metrics["micro_f1"] > 0.9 and metrics["subset_accuracy"] > 0.7, metrics
+    best = (run / "checkpoints" / "best" / "config.yaml").read_text()
+    assert "labels:\n- politics\n- sports\n- tech\n" in best  # sorted, recorded for predict and evaluate
+    capsys.readouterr()
+    (tmp_path / "new.txt").write_text("goal vote film news today\nbig film news today the\nnews chip film the big\n")
+    assert cli.main(["predict", f"ckpt={run}", f"input={tmp_path / 'new.txt'}"]) == 0
+    both, none, tech = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(both["labels"]) == ["politics", "sports"] and none["labels"] == [] and tech["labels"] == ["tech"], \
+        (both, none, tech)
+    assert set(both["scores"]) == {"politics", "sports", "tech"} and both["scores"]["tech"] < 0.5
+    assert cli.main(["predict", f"ckpt={run}", f"input={tmp_path / 'new.txt'}", "threshold=0.0"]) == 0
+    assert all(len(json.loads(line)["labels"]) == 3 for line in capsys.readouterr().out.splitlines())
+    assert cli.main(["evaluate", f"ckpt={run}"]) == 0
+    assert f"micro_f1 {metrics['micro_f1']:.4f}" in capsys.readouterr().out
+
+
 def test_max_time_alone_ends_the_run_and_needs_a_schedule_without_a_total(tmp_path, capsys):
     quick = [*TINY, *SMALL, "trainer.max_time=00:00:00:03", "trainer.limit_val_batches=1"]
     assert cli.main(["train", f"run_dir={tmp_path / 'decay'}", *quick, "optim.scheduler=linear"]) == 2
