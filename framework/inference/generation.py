@@ -71,6 +71,8 @@ def resolve_options(options: GenerationOptions | None = None, **overrides) -> Ge
     ]
     if isinstance(o.early_stopping, str) and o.early_stopping.lower() in ("true", "false"):
         o = replace(o, early_stopping=o.early_stopping.lower() == "true")
+    elif not isinstance(o.early_stopping, str) and o.early_stopping in (0, 1):  # 1 (early_stopping=1) means true:
+        o = replace(o, early_stopping=bool(o.early_stopping))  # beam search asks `is True`
     checks.append((o.early_stopping in (True, False, "never"), "early_stopping", "true, false or never"))
     for ok, key, what in checks:
         if not ok:

@@ -280,3 +280,11 @@ def test_a_stop_on_the_last_allowed_token_is_a_stop_not_the_length(gpt, options)
     for budget in (3, 4):
         hyps = gpt.generate_tokens(ids, mask, max_new_tokens=budget, eos_token_id=[], stop_check=three, **options)[0]
         assert [(len(g.token_ids), g.finish_reason) for g in hyps] == [(3, "stop")] * len(hyps)
+
+
+@pytest.mark.parametrize("value, means", [(1, True), (0, False), (1.0, True), ("TRUE", True), (True, True),
+                                          ("never", "never")])
+def test_early_stopping_one_means_true(value, means):
+    """Beam search tests `early_stopping is True`: early_stopping=1 (a YAML integer on the command line) used to
+    pass the check and then act as false."""
+    assert resolve_options(num_beams=2, early_stopping=value).early_stopping is means
