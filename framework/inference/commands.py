@@ -244,15 +244,21 @@ def _run_generation(a: GenerateArgs, require: Optional[str]) -> int:
     return 0
 
 
+def _generate_args(args: list[str]) -> GenerateArgs:
+    from framework.inference.generation import check_transformers_names
+
+    check_transformers_names(a.partition("=")[0] for a in args)  # before the generic "did you mean"
+    return parse_args(GenerateArgs, args)
+
+
 def generate(args: list[str], ctx) -> int:
     """nlpf generate ckpt=PATH prompt=TEXT|input=FILE [num_beams=4 do_sample=true temperature=0.8 ...]"""
-    return _run_generation(parse_args(GenerateArgs, args), require=None)
+    return _run_generation(_generate_args(args), require=None)
 
 
 def translate(args: list[str], ctx) -> int:
     """nlpf translate ckpt=PATH prompt=TEXT|input=FILE [num_beams=4 ...]: generation on a seq2seq checkpoint."""
-    a: GenerateArgs = parse_args(GenerateArgs, args)
-    return _run_generation(a, require="seq2seq")
+    return _run_generation(_generate_args(args), require="seq2seq")
 
 
 # ---------------------------------------------------------------- score

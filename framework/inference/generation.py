@@ -39,10 +39,24 @@ class Generation:
 # ---------------------------------------------------------------- options
 
 
+# transformers' lengths count the prompt too; a did-you-mean by spelling would offer length_penalty for max_length
+TRANSFORMERS_LENGTHS = {"max_length": "max_new_tokens", "min_length": "min_new_tokens"}
+
+
+def check_transformers_names(keys) -> None:
+    """Refuse transformers' `max_length` / `min_length`, pointing to the option nlpf has instead."""
+    for key in keys:
+        if key in TRANSFORMERS_LENGTHS:
+            ours = TRANSFORMERS_LENGTHS[key]
+            raise NlpfError(f"unknown generation option '{key}': nlpf counts the new tokens only",
+                            hint=f"use {ours}=N (transformers' {key} also counts the prompt's tokens)")
+
+
 def resolve_options(options: GenerationOptions | None = None, **overrides) -> GenerationOptions:
     """Merge keyword overrides into options and check them, naming the bad key."""
     options = options or GenerationOptions()
     known = set(GenerationOptions.__dataclass_fields__)
+    check_transformers_names(overrides)
     for key in overrides:
         if key not in known:
             raise NlpfError(f"unknown generation option '{key}'." + did_you_mean(key, known),

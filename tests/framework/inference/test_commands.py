@@ -306,3 +306,10 @@ def test_scoring_an_nbest_file_without_nbest_true_says_so(gpt_ckpt, tmp_path, ca
     nbest.write_text(json.dumps({"id": "u", "hypotheses": [{"text": "x y", "score": -3}]}) + "\n")
     assert main(["score", f"ckpt={gpt_ckpt}", f"input={nbest}"]) == 2
     assert "nbest=true" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["generate", "translate"])
+def test_transformers_max_length_gets_max_new_tokens_not_length_penalty(command, gpt_ckpt, capsys):
+    assert main([command, f"ckpt={gpt_ckpt}", "prompt=hi", "max_length=20"]) == 2
+    err = capsys.readouterr().err
+    assert "use max_new_tokens=N" in err and "length_penalty" not in err and "Traceback" not in err

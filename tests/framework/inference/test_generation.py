@@ -288,3 +288,11 @@ def test_early_stopping_one_means_true(value, means):
     """Beam search tests `early_stopping is True`: early_stopping=1 (a YAML integer on the command line) used to
     pass the check and then act as false."""
     assert resolve_options(num_beams=2, early_stopping=value).early_stopping is means
+
+
+@pytest.mark.parametrize("key, ours", [("max_length", "max_new_tokens"), ("min_length", "min_new_tokens")])
+def test_transformers_total_lengths_point_to_the_new_token_options(key, ours):
+    """A transformers user's max_length=50 was answered "Did you mean 'length_penalty'?"."""
+    with pytest.raises(NlpfError, match=f"unknown generation option '{key}'") as err:
+        resolve_options(**{key: 50})
+    assert f"use {ours}=N" in err.value.hint and "length_penalty" not in str(err.value)
