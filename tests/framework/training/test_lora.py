@@ -109,6 +109,9 @@ def test_fine_tuning_with_lora_trains_adapters_and_saves_merged_weights(tmp_path
     assert torch.equal(after[f"{layer}.ffn.up.weight"], before[f"{layer}.ffn.up.weight"])  # frozen
     assert torch.equal(after["backbone.embeddings.word.weight"], before["backbone.embeddings.word.weight"])
     assert not torch.equal(after[f"{layer}.attn.qkv.weight"], before[f"{layer}.attn.qkv.weight"])  # adapted
+    # resume=auto continues from Lightning's checkpoint, which keeps the adapters themselves
+    state = torch.load(run / "checkpoints" / "lightning" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert any(k.endswith("attn.qkv.lora_b") for k in state["state_dict"])
     # the test metrics were computed with the best (merged) weights: evaluate from the checkpoint agrees
     assert cli.main(["evaluate", f"ckpt={run / 'checkpoints' / 'best'}"]) == 0
     evaluated = capsys.readouterr().out
