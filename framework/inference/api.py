@@ -365,7 +365,8 @@ class InferenceMixin:
                 raise NlpfError("this checkpoint's tokenizer has no mask token, so a masked LM cannot score with it",
                                 hint="use a tokenizer with a mask token (BERT's [MASK])")
             rows = [e.ids for e in tok.encode_batch(text_list, max_length=self.max_length)]
-            scorer = lambda idx: score_masked(self.model, [rows[i] for i in idx], tok.mask_id, tok.special_ids,
+            skip = tok.special_ids - {tok.unk_id}  # an unknown word is still a word: skipped, it would score 0
+            scorer = lambda idx: score_masked(self.model, [rows[i] for i in idx], tok.mask_id, skip,
                                               self._pad_id(), self.device, batch_size)
             lengths = [len(r) for r in rows]
         else:

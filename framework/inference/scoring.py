@@ -81,7 +81,7 @@ def score_decoder(model, token_rows: Sequence[Sequence[int]], contexts: Sequence
 def score_masked(model, token_rows: Sequence[Sequence[int]], mask_id: int, skip: set[int], pad_id: int,
                  device="cpu", batch_size: int = 16) -> list[SequenceScore]:
     """Pseudo-log-likelihood of each row under a masked LM (Salazar et al., 2020, "Masked Language Model
-    Scoring"): each token not in `skip` (the special tokens) is replaced by `mask_id` in its own copy of the row
+    Scoring"): each token not in `skip` (the special tokens but [UNK]) is replaced by `mask_id` in its own copy of the row
     and scored given all the others; the score is the sum. A row of n scorable tokens costs n rows of forward
     passes, `batch_size` at a time; the head runs at the masked position only."""
     from framework.model import logits_at

@@ -280,6 +280,25 @@ def test_a_masked_lm_rescores_but_does_not_generate(mlm):
     assert "score" in err.value.hint
 
 
+def test_a_masked_lm_scores_an_unknown_word_like_any_other_token(tmp_path):
+    """An out-of-vocabulary word is its [UNK] token, scored like the others: skipped as a special token, it added
+    0 to the score, so a text of unknown words looked perfect and won every n-best list."""
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat"]) + "\n")
+    mlm = make(["model=bert_tiny", "head=bert_mlm", "objective=masked_lm", "tokenizer=hf", f"tokenizer.path={vocab}"])
+    tok = mlm.tokenizer
+    row = tok.encode("the zebra")
+    assert row == [tok.cls_id, tok.token_to_id("the"), tok.unk_id, tok.sep_id]
+    masked = row[:2] + [tok.mask_id] + row[3:]
+    with torch.no_grad():
+        manual = float(mlm.model(input_ids=torch.tensor([masked])).logits[0, 2].log_softmax(-1)[tok.unk_id])
+    s = mlm.score("the zebra", tokens=True)
+    assert s["num_tokens"] == 2 and s["tokens"] == ["the", "[UNK]"]
+    assert s["token_logprobs"][1] == pytest.approx(manual, abs=1e-4)
+    alone = mlm.score("zebra")
+    assert alone["num_tokens"] == 1 and alone["log_likelihood"] < 0
+
+
 def test_masked_lm_scores_match_transformers(tmp_path):
     transformers = pytest.importorskip("transformers")
     import framework
