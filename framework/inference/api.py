@@ -327,7 +327,8 @@ class InferenceMixin:
               tokens: bool = False, eos: Optional[bool] = None) -> Any:
         """Log-likelihood (natural log), token count and perplexity of each text under the LM.
 
-        For encoder-decoders each text is scored as the target given `sources[i]`.
+        For encoder-decoders each text is scored as the target given `sources[i]` (one source a text; a string
+        with a single text).
         With `tokens=True` the result also lists the tokens and their log-probabilities.
         `eos=True` also scores the end-of-sequence token after the text (the probability that it ends there);
         None (the default) means no for decoders, as in `transformers` perplexity, and yes for encoder-decoders,
@@ -346,7 +347,12 @@ class InferenceMixin:
             if sources is None:
                 raise NlpfError("an encoder-decoder scores a target given a source, and no sources were given",
                                 hint='pass sources=[...] (CLI: JSONL lines with "source" and "target")')
-            src_rows = [e.ids for e in tok.encode_batch(list(sources), max_length=self.max_length)]
+            source_list = [sources] if isinstance(sources, str) else list(sources)  # not its characters
+            if len(source_list) != len(text_list):
+                raise NlpfError(f"score: {len(text_list)} text{'s' * (len(text_list) != 1)} but {len(source_list)} "
+                                f"source{'s' * (len(source_list) != 1)}",
+                                hint="pass one source a text: text i is scored as the target of sources[i]")
+            src_rows = [e.ids for e in tok.encode_batch(source_list, max_length=self.max_length)]
             tgt_rows = [e.ids for e in tok.encode_batch(text_list, max_length=self.max_length)]
             end = self._end_id(eos is None or eos)
             # the tokenizer's template may or may not end a target with EOS: make it end as asked

@@ -43,6 +43,16 @@ def test_seq2seq_scores_target_given_source(t5):
     assert a["log_likelihood"] != pytest.approx(b["log_likelihood"])
 
 
+def test_texts_and_sources_of_different_lengths_are_a_clear_error(t5):
+    with pytest.raises(NlpfError, match="2 texts but 1 source") as err:
+        t5.score(["a house", "a home"], sources=["ein Haus"])
+    assert "one source a text" in err.value.hint
+    with pytest.raises(NlpfError, match="1 text but 2 sources"):
+        t5.score("a house", sources=["ein Haus", "ein Heim"])
+    # one string is one source, not a list of characters
+    assert t5.score("a house", sources="ein Haus") == t5.score(["a house"], sources=["ein Haus"])[0]
+
+
 NBEST = [
     {"id": "u1", "hypotheses": [{"text": "b second", "score": -2.0}, {"text": "a first", "score": -1.0},
                                 {"text": "c third", "score": -3.0}, {"text": "d tie", "score": -2.0}]},
