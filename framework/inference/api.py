@@ -500,7 +500,9 @@ class InferenceMixin:
                     vectors[i] = vector
         if single:
             return vectors[0]
-        return torch.stack(vectors) if vectors else torch.empty(0, 0)
+        if not vectors:  # [0, hidden]: no rows, but the width of any other batch's vectors
+            return torch.empty(0, getattr(self.model, "backbone", self.model).hidden_size)
+        return torch.stack(vectors)
 
 
 class TextStream:

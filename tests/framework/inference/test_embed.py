@@ -54,6 +54,14 @@ def test_cls_pooling_and_unnormalized_vectors(encoder):
         encoder.embed("x", pooling="maen")
 
 
+def test_no_texts_give_no_vectors_of_the_hidden_width(encoder):
+    """[0, hidden], so that the result stacks with (and has the width of) any other batch's."""
+    empty = encoder.embed([])
+    assert empty.shape == (0, encoder.model.backbone.hidden_size) and empty.dtype == torch.float32
+    assert torch.cat([empty, encoder.embed(TEXTS[:1])]).shape == (1, encoder.model.backbone.hidden_size)
+    assert make(T5).embed([]).shape == (0, 64)  # an encoder-decoder's d_model
+
+
 def test_a_bare_encoder_points_to_embed_and_a_decoder_cannot_embed(encoder):
     for call in (lambda: encoder.score("x"), lambda: encoder.generate("x"), lambda: encoder.predict(["x"])):
         with pytest.raises(NlpfError, match="bare encoder") as err:
