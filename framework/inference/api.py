@@ -39,6 +39,18 @@ def _node_name(config, key: str) -> Optional[str]:
     return node.get("name") if hasattr(node, "get") else getattr(node, "name", None)
 
 
+def token_strings(tokenizer, ids: Sequence[int]) -> list[str]:
+    """Each token as the tokenizer writes it, as `transformers`' convert_ids_to_tokens gives it: sentencepiece's
+    ▁ and byte-level BPE's Ġ before a word, WordPiece's ## inside one, a character per byte (Latin-1,
+    as ByT5). Decoded one by one, tokens lose those marks (where the words start) and a byte of a longer
+    character becomes U+FFFD. A tokenizer without a string for a token gives its decoded text."""
+    try:
+        names = [tokenizer.id_to_token(int(i)) for i in ids]
+    except NotImplementedError:  # a plugin tokenizer that only encodes and decodes
+        names = [None] * len(ids)
+    return [n if n is not None else tokenizer.decode([i], skip_special_tokens=False) for n, i in zip(names, ids)]
+
+
 class InferenceMixin:
     model: Any
     tokenizer: Any
@@ -329,7 +341,8 @@ class InferenceMixin:
 
         For encoder-decoders each text is scored as the target given `sources[i]` (one source a text; a string
         with a single text).
-        With `tokens=True` the result also lists the tokens and their log-probabilities.
+        With `tokens=True` the result also lists the tokens (the tokenizer's own strings, see `token_strings`)
+        and their log-probabilities.
         `eos=True` also scores the end-of-sequence token after the text (the probability that it ends there);
         None (the default) means no for decoders, as in `transformers` perplexity, and yes for encoder-decoders,
         which are trained to end their targets with it.
@@ -391,8 +404,7 @@ class InferenceMixin:
         results: list[Any] = [None] * len(text_list)
         for batch in by_length(lengths, batch_size):
             for i, s in zip(batch, scorer(batch)):
-                names = [tok.decode([t], skip_special_tokens=False) for t in s.token_ids] if tokens else None
-                results[i] = s.as_dict(names)
+                results[i] = s.as_dict(token_strings(tok, s.token_ids) if tokens else None)
         return results[0] if single else results
 
     def _score_windows(self, rows: list[list[int]], batch_size: int) -> list:

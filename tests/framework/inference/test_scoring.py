@@ -335,6 +335,48 @@ def test_masked_lm_scores_match_transformers(tmp_path):
         assert s.token_ids == row[1:-1]
 
 
+@pytest.fixture(scope="module")
+def tokenizers_and_references(tmp_path_factory):
+    """(nlpf tokenizer overrides, the `transformers` tokenizer of the same vocabulary) for a sentencepiece model
+    small enough to spell words out, a byte-level BPE tokenizer.json and the byte tokenizer (ByT5's bytes)."""
+    transformers = pytest.importorskip("transformers")
+    import sentencepiece as spm
+    from tokenizers import ByteLevelBPETokenizer
+
+    root = tmp_path_factory.mktemp("tokens")
+    lines = ["das Haus ist schön", "der Hund ist klein", "die Katze ist groß", "das ist gut"] * 50
+    (root / "corpus.txt").write_text("\n".join(lines), encoding="utf-8")
+    (root / "t5").mkdir()
+    spm.SentencePieceTrainer.train(input=str(root / "corpus.txt"), model_prefix=str(root / "t5" / "spiece"),
+                                   vocab_size=28, pad_id=0, unk_id=1, bos_id=2, eos_id=3, minloglevel=2)
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(lines, vocab_size=300, min_frequency=1, special_tokens=["<|endoftext|>"])
+    bpe.save(str(root / "bpe.json"))
+    return {
+        "sentencepiece": (["tokenizer=sentencepiece_unigram", f"tokenizer.model_file={root / 't5' / 'spiece.model'}"],
+                          transformers.T5Tokenizer.from_pretrained(str(root / "t5"), extra_ids=0)),
+        "byte_level_bpe": (["tokenizer=hf", f"tokenizer.path={root / 'bpe.json'}"],
+                           transformers.PreTrainedTokenizerFast(tokenizer_file=str(root / "bpe.json"),
+                                                                eos_token="<|endoftext|>")),
+        "byte": (["tokenizer=byte"], transformers.ByT5Tokenizer()),
+    }
+
+
+@pytest.mark.parametrize("kind", ["sentencepiece", "byte_level_bpe", "byte"])
+def test_tokens_are_the_tokenizers_own_strings_as_transformers_gives_them(tokenizers_and_references, kind):
+    """`tokens=true` lists each token as the tokenizer writes it, word-boundary marks included (sentencepiece's
+    \u2581, byte-level BPE's \u0120, a character per byte), as `convert_ids_to_tokens` does; decoding each token
+    alone dropped the marks, so "das Haus" came out as "d", "a", "s", "H", ..."""
+    overrides, reference = tokenizers_and_references[kind]
+    lm = make(GPT[:-1] + overrides)
+    text = "das Haus schön"
+    s = lm.score(text, tokens=True, eos=True)
+    expected = reference.convert_ids_to_tokens(reference.encode(text, add_special_tokens=False)) + [reference.eos_token]
+    assert s["tokens"] == expected and len(s["tokens"]) == s["num_tokens"]
+    if kind == "sentencepiece":
+        assert "".join(s["tokens"]) == "\u2581das\u2581Haus\u2581schön</s>"
+
+
 def test_seq2seq_rescoring_needs_a_source_on_every_line(t5):
     nbest = [{"id": "s1", "source": "ein Haus", "hypotheses": [{"text": "a house"}]},
              {"id": "s2", "hypotheses": [{"text": "a home"}]}]
