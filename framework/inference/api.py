@@ -278,8 +278,9 @@ class InferenceMixin:
             on_text: called with each new piece of text of the first prompt as it is generated
                 (greedy and sampling only), for streaming.
             options: `GenerationOptions` fields: strategy, max_new_tokens, min_new_tokens, do_sample,
-                temperature, top_k, top_p, repetition_penalty, num_beams, length_penalty, early_stopping,
-                num_return_sequences, stop (a string or list of strings), seed, use_cache.
+                temperature, top_k, top_p, repetition_penalty, no_repeat_ngram_size, num_beams, length_penalty,
+                early_stopping, num_return_sequences, stop (a string or list of strings), seed, use_cache
+                (docs/inference.md has what each does).
 
         Returns:
             a string per prompt, or a list of `num_return_sequences` strings per prompt when it is > 1

@@ -1,12 +1,16 @@
 """Decoding on tiny random nlpf models: the cache, padding and the options must not change results."""
 from __future__ import annotations
 
+import inspect
+import re
+
 import pytest
 import torch
 
 from framework.errors import NlpfError
-from framework.inference.api import TextStream
+from framework.inference.api import InferenceMixin, TextStream
 from framework.inference.generation import first_argmax, resolve_options
+from framework.inference.options import GenerationOptions
 
 PROMPTS = ["The cat", "A much longer prompt about dogs", "x"]
 
@@ -296,3 +300,13 @@ def test_transformers_total_lengths_point_to_the_new_token_options(key, ours):
     with pytest.raises(NlpfError, match=f"unknown generation option '{key}'") as err:
         resolve_options(**{key: 50})
     assert f"use {ours}=N" in err.value.hint and "length_penalty" not in str(err.value)
+
+
+def test_the_generate_docstring_lists_every_option_it_takes():
+    """`help(pipe.generate)` is where Python users look the options up: every parameter and every
+    `GenerationOptions` field (the **options) is named there."""
+    doc = InferenceMixin.generate.__doc__
+    params = [p for p in inspect.signature(InferenceMixin.generate).parameters if p not in ("self", "options")]
+    missing = [name for name in params + list(GenerationOptions.__dataclass_fields__)
+               if not re.search(rf"\b{name}\b", doc)]
+    assert not missing, f"not in the generate docstring: {missing}"
