@@ -244,9 +244,10 @@ class InferenceMixin:
                             eos, seq2seq, self._decoder_start_id() if seq2seq else None,
                             on_token=on_token, stop_check=stop_check, with_scores=with_scores)
 
-    def _check_positions(self, prompt_length: int, max_new_tokens: int) -> None:
+    def _check_positions(self, prompt_length: int, max_new_tokens: int, where: Optional[str] = None) -> None:
         """A decoder with learned positions cannot read past its position table. The last new token is never
-        fed back, so prompt + max_new_tokens - 1 positions are read (as in `transformers`)."""
+        fed back, so prompt + max_new_tokens - 1 positions are read (as in `transformers`). `where` names the
+        prompt in the error ("prompt 3", "prompts.txt, line 7")."""
         from framework.config import position_limit
 
         model_node = self.config.get("model") if hasattr(self.config, "get") else None
@@ -263,12 +264,14 @@ class InferenceMixin:
             hint = f"shorten the prompt to at most {limit + 1 - max_new_tokens} tokens, leaving room for the new ones"
         else:
             hint = f"shorten the prompt and set max_new_tokens to at most {limit}"
-        raise NlpfError(f"the prompt ({prompt_length} tokens) plus max_new_tokens={max_new_tokens} needs "
+        raise NlpfError(f"{where + ': ' if where else ''}the prompt ({prompt_length} tokens) plus "
+                        f"max_new_tokens={max_new_tokens} needs "
                         f"{prompt_length + max_new_tokens - 1} positions, more than the model's position table "
                         f"(model.{key}={limit})", hint=hint)
 
     def generate(self, prompts: str | Sequence[str], batch_size: int = 8, details: bool = False,
-                 on_text: Optional[Callable[[str], None]] = None, **options) -> Any:
+                 on_text: Optional[Callable[[str], None]] = None, prompt_names: Optional[Sequence[str]] = None,
+                 **options) -> Any:
         """Continue prompts (decoders) or transform sources (encoder-decoders, e.g. translation).
 
         Args:
@@ -277,6 +280,8 @@ class InferenceMixin:
             details: return `Generation` objects (token ids, score, finish reason, text) instead of strings.
             on_text: called with each new piece of text of the first prompt as it is generated
                 (greedy and sampling only), for streaming.
+            prompt_names: what an error about a prompt (too long for the position table) calls each one, such as
+                the input line it came from; by default "prompt N" of the list.
             options: `GenerationOptions` fields: strategy, max_new_tokens, min_new_tokens, do_sample,
                 temperature, top_k, top_p, repetition_penalty, no_repeat_ngram_size, num_beams, length_penalty,
                 early_stopping, num_return_sequences, stop (a string or list of strings), seed, use_cache
@@ -298,8 +303,19 @@ class InferenceMixin:
             batches = [[0]] + [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
         else:
             batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        if prompt_names is not None and len(prompt_names) != len(prompt_list):
+            raise NlpfError(f"generate: {len(prompt_list)} prompts but {len(prompt_names)} prompt_names",
+                            hint="give one name a prompt, or leave prompt_names out")
         for batch in batches:
             ids, mask = self._encode_prompts([prompt_list[i] for i in batch])
+            # checked here, where it is known which prompt of the batch is the longest, to name it
+            lengths = mask.sum(1)
+            longest = batch[int(lengths.argmax())]
+            if prompt_names is not None:
+                where = prompt_names[longest]
+            else:
+                where = None if single else f"prompt {longest + 1}"
+            self._check_positions(int(lengths.max()), o.max_new_tokens, where)
             streamer = TextStream(self.tokenizer, on_text, stops) if on_text is not None and batch == [0] else None
             stop_check = self._stop_checker(stops) if stops else None
             out = self.generate_tokens(ids, mask, on_token=streamer, stop_check=stop_check, with_scores=details,

@@ -179,25 +179,26 @@ def predict(args: list[str], ctx) -> int:
 # ---------------------------------------------------------------- generate / translate
 
 
-def _prompts(a: GenerateArgs, source_keys=("prompt", "text", "source")) -> Iterator[dict]:
-    """Prompt records, read lazily from input= (or the one prompt=)."""
-    from framework.inference.predict import detect_format, open_input, read_records
+def _prompts(a: GenerateArgs, source_keys=("prompt", "text", "source")) -> Iterator[tuple[Optional[str], dict]]:
+    """(where it is, for errors; None for prompt=, prompt record), read lazily from input= (or the one prompt=)."""
+    from framework.inference.predict import detect_format, numbered_records, open_input
 
     if a.prompt is not None and a.input is not None:
         raise NlpfError("both prompt= and input= given", hint="pass one prompt with prompt=TEXT or a file with input=FILE")
     if a.prompt is not None:
-        yield {"prompt": str(a.prompt)}
+        yield None, {"prompt": str(a.prompt)}
         return
     if a.input is None:
         raise NlpfError("nothing to generate from", hint="pass prompt=TEXT or input=FILE (one prompt a line, or JSONL)")
     fmt = detect_format(a.input, "auto")
+    source = "standard input" if a.input == "-" else a.input
     with open_input(a.input) as stream:
-        for number, rec in enumerate(read_records(stream, fmt, "prompt", where=a.input), 1):
+        for number, (line, rec) in enumerate(numbered_records(stream, fmt, "prompt", where=a.input), 1):
             key = next((k for k in source_keys if k in rec), None)
             if key is None:
                 raise NlpfError(f"{a.input}, example {number}: no prompt field (fields: {', '.join(rec)})",
                                 hint=f"name it one of {', '.join(source_keys)}")
-            yield {**rec, "prompt": _text(rec, key, a.input, number)}
+            yield f"{source}, line {line}", {**rec, "prompt": _text(rec, key, a.input, number)}
 
 
 def _generation_options(a: GenerateArgs) -> dict:
@@ -225,9 +226,10 @@ def _run_generation(a: GenerateArgs, require: Optional[str]) -> int:
     on_text = (lambda piece: (sys.stdout.write(piece), sys.stdout.flush())) if stream else None
     number = 0  # of the prompt
     with output_stream(a.output) as out:
-        for rows in chunks(_prompts(a), 8 * a.batch_size):  # a large input file is never read whole
+        for block in chunks(_prompts(a), 8 * a.batch_size):  # a large input file is never read whole
+            names, rows = zip(*block)
             results = pipe.generate([r["prompt"] for r in rows], batch_size=a.batch_size, details=True,
-                                    on_text=on_text, **options)
+                                    on_text=on_text, prompt_names=None if a.input is None else names, **options)
             for row, hyps in zip(rows, results):
                 number += 1
                 if stream:

@@ -56,24 +56,32 @@ def _decoded(lines: Iterable, where: str) -> Iterator:
 def read_records(stream: TextIO, fmt: str, text_field: str = "text", where: str = "input") -> Iterator[dict]:
     """Yield one dict per example. Plain-text lines become {"text": line}, an empty line {"text": ""} (so the
     output keeps one row per input line); a JSON string likewise. Blank lines in JSONL are skipped."""
+    for _, record in numbered_records(stream, fmt, text_field, where):
+        yield record
+
+
+def numbered_records(stream: TextIO, fmt: str, text_field: str = "text",
+                     where: str = "input") -> Iterator[tuple[int, dict]]:
+    """`read_records` with the line number of each record (for CSV/TSV the line it ends on), for errors
+    about an example that name where it is in the file."""
     if fmt in ("csv", "tsv"):
         reader = csv.DictReader(stream, delimiter="," if fmt == "csv" else "\t")
         for row in _decoded(reader, where):
-            yield dict(row)
+            yield reader.line_num, dict(row)
         return
     for number, line in enumerate(_decoded(stream, where), 1):
         line = line.rstrip("\n").rstrip("\r")
         if not line.strip() and fmt == "jsonl":
             continue
         if fmt == "text" or (fmt == "auto-lines" and not line.lstrip().startswith(("{", '"'))):
-            yield {text_field: line}
+            yield number, {text_field: line}
             continue
         try:
             value = json.loads(line)
         except json.JSONDecodeError as err:
             raise NlpfError(f"{where}, line {number}: not valid JSON ({err.msg})",
                             hint="use format=text for plain text, one example a line") from None
-        yield value if isinstance(value, dict) else {text_field: value}
+        yield number, (value if isinstance(value, dict) else {text_field: value})
 
 
 def chunks(items: Iterable[Any], size: int) -> Iterator[list]:

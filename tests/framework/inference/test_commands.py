@@ -8,6 +8,7 @@ import pytest
 import framework
 from framework.checkpoint import save_checkpoint
 from framework.cli import main
+from framework.errors import NlpfError
 from tests.framework.inference.conftest import GPT, T5, make
 
 
@@ -51,6 +52,27 @@ def test_generate_file_to_jsonl_with_beams(gpt_ckpt, tmp_path):
     assert all(len(r["generations"]) == 2 for r in rows)
     scores = [g["score"] for g in rows[0]["generations"]]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_a_prompt_too_long_for_the_position_table_names_its_input_line(gpt_ckpt, tmp_path, capsys):
+    """The tiny GPT has 256 positions: a 250-byte prompt leaves room for 7 new tokens, not 8. The error names the
+    line it came from (line 4: the blank line of the JSONL is skipped, so it is the third prompt), or its place in
+    a Python list."""
+    prompts = tmp_path / "prompts.jsonl"
+    lines = [{"prompt": "short"}, {"prompt": "also short"}, None, {"prompt": "x" * 250}, {"prompt": "after"}]
+    prompts.write_text("\n".join(json.dumps(r) if r else "" for r in lines) + "\n")
+    assert main(["generate", f"ckpt={gpt_ckpt}", f"input={prompts}", "max_new_tokens=8", "batch_size=2"]) == 2
+    err = capsys.readouterr().err
+    assert f"{prompts}, line 4: the prompt (250 tokens) plus max_new_tokens=8" in err
+    assert "set max_new_tokens to at most 7" in err
+    text = tmp_path / "prompts.txt"
+    text.write_text("short\n\n" + "y" * 250 + "\n")
+    assert main(["generate", f"ckpt={gpt_ckpt}", f"input={text}", "max_new_tokens=8"]) == 2
+    assert f"{text}, line 3: the prompt (250 tokens)" in capsys.readouterr().err
+    with pytest.raises(NlpfError, match=r"^prompt 2: the prompt \(250 tokens\)"):
+        framework.load(gpt_ckpt).generate(["short", "x" * 250, "a"], max_new_tokens=8)
+    with pytest.raises(NlpfError, match=r"^the prompt \(250 tokens\)"):
+        framework.load(gpt_ckpt).generate("x" * 250, max_new_tokens=8)
 
 
 def test_translate_needs_a_seq2seq_checkpoint(gpt_ckpt, t5_ckpt, tmp_path, capsys):
