@@ -14,7 +14,7 @@ import math
 import re
 import sys
 from itertools import islice
-from typing import Any, Iterable, Iterator, Optional, Sequence, TextIO
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, TextIO
 
 import torch
 
@@ -42,14 +42,18 @@ def detect_format(path: Optional[str], fmt: str) -> str:
     return {"jsonl": "jsonl", "json": "jsonl", "ndjson": "jsonl", "csv": "csv", "tsv": "tsv"}.get(suffix, "text")
 
 
-def _decoded(lines: Iterable, where: str) -> Iterator:
-    """The items of `lines`; broken UTF-8 in the input becomes an NlpfError naming the input."""
+def _decoded(lines: Iterable, where: str, lines_read: Optional[Callable[[], int]] = None) -> Iterator:
+    """The items of `lines`: a text stream's lines, or a reader over them that says how many it has read with
+    `lines_read` (CSV records may span lines). Broken UTF-8 in the input becomes an NlpfError naming its line."""
     count = 0
     try:
         for count, item in enumerate(lines, 1):
             yield item
     except UnicodeDecodeError as err:
-        raise NlpfError(f"{where}: not valid UTF-8 after {count} good records (byte 0x{err.object[err.start]:02x})",
+        # a text stream decodes a block (8 KB) at a time, ahead of the lines read: the bad byte is on the line after
+        # the last one read, plus one for each line end before it in the block
+        line = (lines_read() if lines_read is not None else count) + err.object.count(b"\n", 0, err.start) + 1
+        raise NlpfError(f"{where}, line {line}: not valid UTF-8 (byte 0x{err.object[err.start]:02x})",
                         hint="convert the input to UTF-8 (iconv -f latin1 -t utf-8 FILE)") from None
 
 
@@ -66,7 +70,7 @@ def numbered_records(stream: TextIO, fmt: str, text_field: str = "text",
     about an example that name where it is in the file."""
     if fmt in ("csv", "tsv"):
         reader = csv.DictReader(stream, delimiter="," if fmt == "csv" else "\t")
-        for row in _decoded(reader, where):
+        for row in _decoded(reader, where, lambda: reader.line_num):
             yield reader.line_num, dict(row)
         return
     for number, line in enumerate(_decoded(stream, where), 1):

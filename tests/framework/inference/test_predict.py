@@ -231,3 +231,21 @@ def test_input_files_with_a_byte_order_mark(tmp_path):
         with open_input(str(tmp_path / name)) as f:
             records = list(read_records(f, {"txt": "text", "jsonl": "jsonl", "csv": "csv"}[name.split(".")[1]]))
         assert records[0]["text"] == "first line", (name, records[0])
+
+
+@pytest.mark.parametrize("fmt, head, bom", [("text", "", False), ("jsonl", "", True), ("csv", "text\n", False)])
+@pytest.mark.parametrize("before", [2, 700], ids=["small_file", "past_the_first_8_kb"])
+def test_broken_utf8_names_its_line(tmp_path, fmt, head, bom, before):
+    """A text file is decoded 8 KB at a time, ahead of the lines read: a bad byte on line 3 of a small file was
+    reported 'after 0 good records'. The error names the bad byte's line, in a small file or far into a big one."""
+    from framework.inference.predict import open_input
+
+    good = '{"text": "a good line of text"}' if fmt == "jsonl" else "a good line of text"
+    body = (head + f"{good}\n" * before).encode() + b"caf\xe9 au lait\n" + f"{good}\n".encode() * 3
+    path = tmp_path / f"in.{fmt}"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + body)
+    line = before + 1 + (1 if head else 0)  # the CSV header is line 1
+    with open_input(str(path)) as f, pytest.raises(NlpfError, match=rf"in\.{fmt}, line {line}: not valid UTF-8 "
+                                                                    r"\(byte 0xe9\)") as err:
+        list(read_records(f, fmt, where=str(path)))
+    assert "iconv" in err.value.hint
