@@ -268,7 +268,7 @@ def translate(args: list[str], ctx) -> int:
 
 def score(args: list[str], ctx) -> int:
     """nlpf score ckpt=PATH input=FILE [nbest=true lm_weight=0.5 length_bonus=0.0 tokens=true eos=true|false]"""
-    from framework.inference.predict import chunks, detect_format, open_input, read_records
+    from framework.inference.predict import _decoded, chunks, detect_format, open_input, read_records
     from framework.inference.scoring import read_nbest
 
     a: ScoreArgs = parse_args(ScoreArgs, args)
@@ -277,7 +277,8 @@ def score(args: list[str], ctx) -> int:
     pipe = _load(a)
     with stream, output_stream(a.output) as out:
         if a.nbest:
-            for block in chunks(read_nbest(stream, where=a.input or "input"), 64):
+            where = a.input or "input"
+            for block in chunks(read_nbest(_decoded(stream, where), where=where), 64):
                 for item in pipe.rescore(block, lm_weight=a.lm_weight, length_bonus=a.length_bonus,
                                          batch_size=a.batch_size, eos=a.eos):
                     out.write(_jsonl(item))

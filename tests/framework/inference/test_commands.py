@@ -139,6 +139,13 @@ def test_score_and_nbest_cli(gpt_ckpt, tmp_path):
     assert [h["text"] for h in row["hypotheses"]] == ["z", "x y"] and row["best"] == "z"
 
 
+def test_broken_utf8_in_an_nbest_file_names_its_line(gpt_ckpt, tmp_path, capsys):
+    nbest = tmp_path / "nbest.jsonl"
+    nbest.write_bytes(b'{"id": 1, "hypotheses": [{"text": "a"}]}\n{"id": 2, "hypotheses": [{"text": "caf\xe9"}]}\n')
+    assert main(["score", f"ckpt={gpt_ckpt}", f"input={nbest}", "nbest=true"]) == 2
+    assert f"{nbest}, line 2: not valid UTF-8 (byte 0xe9)" in capsys.readouterr().err
+
+
 def test_score_cli_eos_option(gpt_ckpt, tmp_path):
     texts = tmp_path / "t.txt"
     texts.write_text("hello\n")
