@@ -8,8 +8,8 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, PearsonCorrCoef, SpearmanCorrCoef
-from torchmetrics.classification import (MulticlassAccuracy, MulticlassF1Score, MultilabelExactMatch,
-                                         MultilabelF1Score)
+from torchmetrics.classification import (BinaryAccuracy, BinaryF1Score, MulticlassAccuracy, MulticlassF1Score,
+                                         MultilabelExactMatch, MultilabelF1Score)
 
 from framework.metrics.entity import EntityF1
 from framework.metrics.qa import SpanMatch, best_spans
@@ -39,6 +39,9 @@ class TaskMetrics(nn.Module):
             with warnings.catch_warnings():  # it keeps every prediction, as a rank correlation must
                 warnings.filterwarnings("ignore", message=".*will save all targets and predictions")
                 self.spearman = SpearmanCorrCoef()
+        elif task == "multilabel" and n == 1:  # torchmetrics' multilabel metrics need two labels: one is binary
+            self.micro_f1, self.macro_f1 = BinaryF1Score(threshold=THRESHOLD), BinaryF1Score(threshold=THRESHOLD)
+            self.subset_accuracy = BinaryAccuracy(threshold=THRESHOLD)
         elif task == "multilabel" and n:
             self.micro_f1 = MultilabelF1Score(n, threshold=THRESHOLD, average="micro")
             self.macro_f1 = MultilabelF1Score(n, threshold=THRESHOLD, average="macro")
@@ -65,6 +68,8 @@ class TaskMetrics(nn.Module):
         elif self.task == "multilabel" and self.labels:
             # probabilities, not logits: torchmetrics would take logits that all fall in [0, 1] for probabilities
             probs, target = logits.float().sigmoid(), batch["labels"].long()
+            if len(self.labels) == 1:
+                probs, target = probs.reshape(-1), target.reshape(-1)
             for m in (self.micro_f1, self.macro_f1, self.subset_accuracy):
                 m.update(probs, target)
         elif self.task == "token_classification" and self.labels:

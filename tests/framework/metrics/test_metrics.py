@@ -149,3 +149,16 @@ def test_multilabel_metrics_against_a_hand_count():
     assert math.isclose(out["macro_f1"], 2 / 3, rel_tol=1e-6)
     assert out["subset_accuracy"] == 0.5
     assert math.isclose(out["loss"], 0.45, rel_tol=1e-6)
+
+
+def test_multilabel_metrics_with_one_label():
+    """One label name (each text has it or not, e.g. [] / ["toxic"]): torchmetrics' multilabel metrics refuse
+    fewer than two labels, which stopped such a run with a ValueError before its first step. Examples: 2 right
+    positives, 1 false positive, 1 missed, 1 right negative -> F1 = 2*2 / (2*2 + 1 + 1), subset accuracy 3/5."""
+    m = TaskMetrics("multilabel", ["toxic"])
+    m.update(torch.tensor([[2.0], [1.0], [0.5], [-1.0], [-3.0]]), {"labels": torch.tensor([[1.0], [1], [0], [1], [0]])},
+             torch.tensor(0.4), torch.tensor(5))
+    out = m.compute()
+    assert set(out) == {"loss", "micro_f1", "macro_f1", "subset_accuracy"}
+    assert math.isclose(out["micro_f1"], 2 / 3, rel_tol=1e-6) and out["macro_f1"] == out["micro_f1"]
+    assert math.isclose(out["subset_accuracy"], 0.6, rel_tol=1e-6)
