@@ -103,9 +103,12 @@ def _checkpoint_activations(model) -> None:
 
 def _apply_lora(run) -> None:
     from framework.training.launch import is_secondary_rank
-    from framework.training.lora import apply_lora
+    from framework.training.lora import apply_lora, parameter_counts
+    from framework.training.optim import freeze
 
-    trainable, total = apply_lora(run.model, run.cfg.lora)
+    apply_lora(run.model, run.cfg.lora)
+    freeze(run.model, run.cfg.optim.get("freeze"))  # as TrainModule does next: counted is what trains
+    trainable, total = parameter_counts(run.model)
     if not is_secondary_rank():
         print(f"lora: rank {run.cfg.lora.r} adapters on {', '.join(map(str, run.cfg.lora.targets))}; "
               f"training {trainable:,} of {total:,} parameters ({100 * trainable / total:.2f}%)")

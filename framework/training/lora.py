@@ -43,7 +43,12 @@ def apply_lora(model: nn.Module, lora) -> tuple[int, int]:
                               + did_you_mean(prefix, tops), hint=f"parameter names start with: {', '.join(tops[:12])}")
         for p in chosen:
             p.requires_grad_(True)
-    unique = {id(p): p for p in model.parameters()}.values()  # tied weights counted once
+    return parameter_counts(model)
+
+
+def parameter_counts(model: nn.Module) -> tuple[int, int]:
+    """(trained, total) numbers of parameters, tied weights counted once."""
+    unique = {id(p): p for p in model.parameters()}.values()
     return sum(p.numel() for p in unique if p.requires_grad), sum(p.numel() for p in unique)
 
 

@@ -46,6 +46,20 @@ def test_a_tied_lm_head_stays_frozen_with_the_embeddings():
     assert not m.backbone.embeddings.word.weight.requires_grad
 
 
+def test_the_printed_count_is_what_trains_after_optim_freeze(capsys):
+    """optim.freeze applies after LoRA (in TrainModule): the count printed must not include what it freezes."""
+    from types import SimpleNamespace
+
+    from framework.training.commands import _apply_lora
+
+    cfg = load(["model=bert_tiny", "head=sequence_classification", "objective=sequence_classification", "lora.r=4",
+                "optim.freeze=[head,backbone.layers.0]"])
+    m = model()
+    _apply_lora(SimpleNamespace(model=m, cfg=cfg))
+    layer1 = sum(p.numel() for n, p in m.named_parameters() if n.startswith("backbone.layers.1.") and "lora_" in n)
+    assert f"training {layer1:,} of " in capsys.readouterr().out  # layer 1's adapters: 1,536, not 6,402
+
+
 @pytest.mark.parametrize("kw, message", [
     ({"targets": ["qvk"]}, "no linear layer of the backbone is named 'qvk'. Did you mean 'qkv'"),
     ({"trainable": ["backbone.embedings"]}, "no parameter name starts with 'backbone.embedings'"),
