@@ -130,3 +130,30 @@ def test_fine_tuning_with_lora_trains_adapters_and_saves_merged_weights(tmp_path
     assert cli.main(["evaluate", f"ckpt={run / 'checkpoints' / 'best'}"]) == 0
     evaluated = capsys.readouterr().out
     assert f"test accuracy {metrics['test']['accuracy']:.4f}" in evaluated
+
+
+def test_resume_auto_continues_a_lora_run_exactly(tmp_path):
+    """An interrupted LoRA run resumed with resume=auto ends with the weights of an uninterrupted one: the adapters
+    and their optimizer state come back from Lightning's checkpoint (the nlpf checkpoints hold merged weights)."""
+    from safetensors.torch import load_file
+
+    from framework import cli
+    from tests.framework.training.test_train_e2e import TINY
+
+    data = tmp_path / "reviews.csv"
+    rows = [f"{'good great' if i % 2 else 'bad awful'} film {i},{'pos' if i % 2 else 'neg'}" for i in range(80)]
+    data.write_text("text,label\n" + "\n".join(rows) + "\n")
+    args = [*TINY, "model=bert_tiny", "tokenizer=byte", "tokenizer.template=cls_sep", "head=sequence_classification",
+            "objective=sequence_classification", "data=csv", f"data.path={data}", "lora.r=4", "optim.lr=1e-2",
+            "optim.scheduler=constant", "optim.warmup_ratio=0", "trainer.max_epochs=-1"]
+
+    def train(run, steps, *more):
+        assert cli.main(["train", f"run_dir={run}", *args, f"trainer.max_steps={steps}", *more]) == 0
+        return load_file(run / "checkpoints" / "last" / "model.safetensors")
+
+    whole = train(tmp_path / "whole", 10)
+    train(tmp_path / "cut", 4)  # stops mid-epoch; its metrics.json removed, it reads as interrupted
+    (tmp_path / "cut" / "metrics.json").unlink()
+    resumed = train(tmp_path / "cut", 10, "resume=auto")
+    assert whole.keys() == resumed.keys()
+    assert [k for k in whole if not torch.equal(whole[k], resumed[k])] == []
