@@ -9,6 +9,7 @@ from torch import nn
 
 from framework.errors import ConfigError, did_you_mean
 from framework.modules.lora import LoRALinear
+from framework.training.optim import parameters_by_prefix
 
 
 def _matches(name: str, target: str) -> bool:
@@ -34,15 +35,8 @@ def apply_lora(model: nn.Module, lora) -> tuple[int, int]:
             parent, _, child = name.rpartition(".")
             setattr(backbone.get_submodule(parent) if parent else backbone, child,
                     LoRALinear(linear, int(lora.r), float(lora.alpha)))
-    names = dict(model.named_parameters())  # full names, as optim.freeze takes them
-    for prefix in map(str, lora.trainable or []):
-        chosen = [p for n, p in names.items() if n.startswith(prefix)]
-        if not chosen:
-            tops = sorted({".".join(n.split(".")[:3]) for n in names})
-            raise ConfigError(f"lora.trainable: no parameter name starts with '{prefix}'."
-                              + did_you_mean(prefix, tops), hint=f"parameter names start with: {', '.join(tops[:12])}")
-        for p in chosen:
-            p.requires_grad_(True)
+    for p in parameters_by_prefix(model, lora.trainable, "lora.trainable", depth=3):  # full names, as optim.freeze
+        p.requires_grad_(True)
     return parameter_counts(model)
 
 

@@ -25,21 +25,25 @@ def _fusable(model: torch.nn.Module) -> bool:
     return bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
 
 
-def freeze(model: torch.nn.Module, prefixes) -> int:
-    """Stop training the parameters whose names start with one of `prefixes`; returns how many tensors."""
+def parameters_by_prefix(model: torch.nn.Module, prefixes, key: str, depth: int = 2) -> list[torch.nn.Parameter]:
+    """The parameters whose names start with one of `prefixes`. A prefix that matches no name is an error naming
+    the config key `key` and listing how the names start (their first `depth` parts)."""
     prefixes = [str(p) for p in prefixes or []]
-    names = [n for n, _ in model.named_parameters()]
+    names = dict(model.named_parameters())
     for prefix in prefixes:
         if not any(n.startswith(prefix) for n in names):
-            tops = sorted({".".join(n.split(".")[:2]) for n in names})
-            raise ConfigError(f"optim.freeze: no parameter name starts with '{prefix}'." + did_you_mean(prefix, tops),
+            tops = sorted({".".join(n.split(".")[:depth]) for n in names})
+            raise ConfigError(f"{key}: no parameter name starts with '{prefix}'." + did_you_mean(prefix, tops),
                               hint=f"parameter names start with: {', '.join(tops[:12])}")
-    frozen = 0
-    for n, p in model.named_parameters():
-        if any(n.startswith(prefix) for prefix in prefixes):
-            p.requires_grad_(False)
-            frozen += 1
-    return frozen
+    return [p for n, p in names.items() if any(n.startswith(prefix) for prefix in prefixes)]
+
+
+def freeze(model: torch.nn.Module, prefixes) -> int:
+    """Stop training the parameters whose names start with one of `prefixes`; returns how many tensors."""
+    chosen = parameters_by_prefix(model, prefixes, "optim.freeze")
+    for p in chosen:
+        p.requires_grad_(False)
+    return len(chosen)
 
 
 def build_optimizer(model: torch.nn.Module, optim) -> torch.optim.Optimizer:
