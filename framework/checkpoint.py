@@ -92,11 +92,11 @@ def check_components(directory: Path, cfg) -> None:
                             + "; install them (`nlpf plugins` shows what is loaded)")
 
 
-def _unique_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+def _unique_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The state dict with each shared (tied) tensor kept once, under its first name."""
     seen: dict[tuple, str] = {}
     out = {}
-    for name, tensor in model.state_dict().items():
+    for name, tensor in state.items():
         key = (tensor.device, tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape))
         if key in seen:
             continue
@@ -118,15 +118,16 @@ def _write_tokenizer(tokenizer: Any, target: Path) -> None:
 
 
 def save_checkpoint(directory, model: torch.nn.Module, cfg: Any, tokenizer_dir_or_obj: Any = None,
-                    meta: Optional[dict] = None) -> Path:
+                    meta: Optional[dict] = None, state: Optional[dict[str, torch.Tensor]] = None) -> Path:
     """Write `model` (a TaskModel), its run config and tokenizer into `directory`, replacing it atomically
-    (an existing directory is replaced only if it is empty or an earlier checkpoint)."""
+    (an existing directory is replaced only if it is empty or an earlier checkpoint). `state`, when given, is
+    written instead of the model's own state dict (a LoRA run writes its merged weights)."""
     from safetensors.torch import save_file
 
     directory = Path(directory)
     check_replaceable(directory, {WEIGHTS, CONFIG, META, TOKENIZER_DIR}, "an nlpf checkpoint")
     with atomic_directory(directory) as tmp:
-        save_file(_unique_state(model), str(tmp / WEIGHTS), metadata={"format": "pt"})
+        save_file(_unique_state(model.state_dict() if state is None else state), str(tmp / WEIGHTS), metadata={"format": "pt"})
         node = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
         (tmp / CONFIG).write_text(OmegaConf.to_yaml(node, resolve=True))
         if tokenizer_dir_or_obj is not None:

@@ -149,9 +149,10 @@ def _save_fn(run, module):
     from framework.checkpoint import save_checkpoint
 
     def save(directory: Path, step: int) -> None:
-        from framework.training.lora import merged_copy
+        from framework.training.lora import merged_state
 
-        save_checkpoint(directory, merged_copy(module.model), run.cfg, run.tokenizer, meta={"step": int(step)})
+        save_checkpoint(directory, module.model, run.cfg, run.tokenizer, meta={"step": int(step)},
+                        state=merged_state(module.model))
 
     return save
 

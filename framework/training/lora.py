@@ -3,8 +3,7 @@ backbone frozen, the head trained whole. Checkpoints hold the merged weights, so
 init_from read them as any other model."""
 from __future__ import annotations
 
-import copy
-
+import torch
 from torch import nn
 
 from framework.errors import ConfigError, did_you_mean
@@ -55,8 +54,17 @@ def merge_lora(model: nn.Module) -> nn.Module:
     return model
 
 
-def merged_copy(model: nn.Module) -> nn.Module:
-    """`model` itself when it has no adapters, else a copy with them merged (the trained model is untouched)."""
-    if not any(isinstance(m, LoRALinear) for m in model.modules()):
-        return model
-    return merge_lora(copy.deepcopy(model))
+def merged_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict `merge_lora` would leave, without copying the model: only the adapted layers' weights
+    are new tensors (a checkpoint save should not double the weights' memory on a GPU)."""
+    state = model.state_dict()
+    for name, module in model.named_modules():
+        if isinstance(module, LoRALinear):
+            prefix = f"{name}." if name else ""
+            for key in ("base.weight", "base.bias", "lora_a", "lora_b"):
+                state.pop(prefix + key, None)
+            with torch.no_grad():
+                state[prefix + "weight"] = module.weight
+            if module.bias is not None:
+                state[prefix + "bias"] = module.bias.detach()
+    return state

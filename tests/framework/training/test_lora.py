@@ -7,7 +7,7 @@ from framework.config import load
 from framework.errors import ConfigError
 from framework.model import build_model
 from framework.modules.lora import LoRALinear
-from framework.training.lora import apply_lora, merge_lora, merged_copy
+from framework.training.lora import apply_lora, merge_lora, merged_state
 
 
 def model(name="bert_tiny", head="sequence_classification", objective="sequence_classification"):
@@ -79,12 +79,15 @@ def test_merging_keeps_what_the_model_computes_and_leaves_plain_linear_layers():
     m.eval()
     ids = torch.randint(0, 300, (2, 7))
     before = m(input_ids=ids).logits
-    copy = merged_copy(m)
+    state = merged_state(m)  # what a checkpoint holds
     assert any(isinstance(x, LoRALinear) for x in m.modules())  # the trained model keeps its adapters
-    torch.testing.assert_close(copy(input_ids=ids).logits, before)
-    keys = set(copy.state_dict())
-    assert keys == set(model().state_dict()) and not any("lora" in k or ".base." in k for k in keys)
-    torch.testing.assert_close(merge_lora(m)(input_ids=ids).logits, before)
+    plain = model()
+    assert set(state) == set(plain.state_dict()) and not any("lora" in k or ".base." in k for k in state)
+    plain.load_state_dict(state)
+    torch.testing.assert_close(plain.eval()(input_ids=ids).logits, before)
+    merged = merge_lora(m)
+    assert not any(isinstance(x, LoRALinear) for x in merged.modules())
+    torch.testing.assert_close(merged(input_ids=ids).logits, before)
 
 
 @pytest.mark.parametrize("override, message", [
