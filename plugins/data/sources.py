@@ -30,8 +30,8 @@ class FileSource(DataSource):
         return resolve_files(spec, key, self.suffixes)
 
     # bump when a reader changes what it makes of the same file (2: unit=file keeps the layout; 3: a list label
-    # stays a list)
-    reader_version = 3
+    # stays a list; 4: a null label is an error, not the label "None")
+    reader_version = 4
 
     def fingerprint_parts(self) -> list:
         return [self.reader_version] + [file_stats(self._files(s, p)) for s, p in self._split_paths().items()]
@@ -148,6 +148,11 @@ class TableSource(FileSource):
             ex[key] = value
         if cfg.label_field:
             raw = get_field(row, cfg.label_field, path, number, "data.label_field")
+            if raw is None or (isinstance(raw, list) and any(name is None for name in raw)):
+                raise NlpfError(f"{path}:{number}: '{cfg.label_field}' (data.label_field) "
+                                + ("holds a null label name" if raw is not None else "is null"),
+                                hint="give every example its label ([] for no label of a multi-label task), "
+                                "or remove the line")  # else JSON null would become the label "None"
             if isinstance(raw, str) and cfg.get("label_separator"):  # several labels in one cell
                 raw = [name.strip() for name in raw.split(cfg.label_separator) if name.strip()]
             if isinstance(raw, list):  # multi-label: each name mapped; [] is no label

@@ -175,3 +175,14 @@ def test_multilabel_unknown_names_and_single_values_are_named(tmp_path, tok):
     empty = jsonl(tmp_path / "e.jsonl", [{"text": f"x{i}", "label": []} for i in range(4)])
     with pytest.raises(NlpfError, match="no example of the training split .* has a label"):
         build_datasets(data(empty, validation_ratio=0), tok, "multilabel", 8, cache_dir=tmp_path / "c")
+
+
+@pytest.mark.parametrize("task, label, message", [
+    ("classification", None, "n.jsonl:2: 'label' \\(data.label_field\\) is null"),
+    ("multilabel", ["sports", None], "n.jsonl:2: 'label' \\(data.label_field\\) holds a null label name"),
+])
+def test_a_null_label_is_named_not_read_as_the_label_none(tmp_path, tok, task, label, message):
+    good = ["sports"] if task == "multilabel" else "sports"
+    rows = jsonl(tmp_path / "n.jsonl", [{"text": "a", "label": good}, {"text": "b", "label": label}])
+    with pytest.raises(NlpfError, match=message):
+        build_datasets(data(rows, validation_ratio=0), tok, task, 8, cache_dir=tmp_path / "c")
