@@ -178,7 +178,10 @@ class Predictor:
         self.max_length = max_length or pipeline.max_length
         self.top_k = top_k or (5 if task == "mlm" else 1)  # labels, or fill-mask candidates (5 as in transformers)
         self.max_answer_length = max_answer_length
-        self.threshold = threshold  # multi-label: a label is given when its probability is above it
+        if not 0 <= float(threshold) <= 1:
+            raise NlpfError(f"invalid value {threshold!r} for 'threshold': a probability, from 0 to 1",
+                            hint="e.g. threshold=0.5 (a label is given when its probability is above it)")
+        self.threshold = float(threshold)  # multi-label: a label is given when its probability is above it
         self.fields = dict(text=text_field, pair=pair_field, question=question_field, context=context_field)
         tok = pipeline.tokenizer
         self.pad_id = tok.pad_id if tok.pad_id is not None else 0

@@ -71,6 +71,8 @@ def test_multi_label_gives_every_label_over_the_threshold_with_sigmoid_scores():
         assert out["labels"] == [name for _, name in reversed(above)]  # most probable first
     assert len(tagger.predict(["hello"], threshold=0.0)[0]["labels"]) == 4
     assert tagger.predict(["hello"], threshold=1.0)[0]["labels"] == []
+    with pytest.raises(NlpfError, match="invalid value 50 for 'threshold': a probability"):
+        tagger.predict(["hello"], threshold=50)  # from Python too, not only the CLI
 
 
 def test_token_classification_spans_have_character_offsets(tagger):
