@@ -245,7 +245,8 @@ def _merge_schema(schema: Any, node: Any, where: str) -> DictConfig:
         ref = _field_type(err)
         raise ConfigError(
             f"invalid value {err.value!r} for '{full}': expected {ref.replace('Optional[', '').rstrip(']').lower()}.",
-            hint=f"set {full} to a value of type {ref}",
+            hint=f"write a list: {full}=[{err.value}]" if ref.startswith(("list", "List", "Optional[list"))
+            and not isinstance(err.value, (list, tuple)) else f"set {full} to a value of type {ref}",
         ) from None
     except OmegaConfBaseException as err:
         raise ConfigError(f"invalid config under '{where}': {str(err).splitlines()[0]}") from None

@@ -87,6 +87,12 @@ def test_wrong_type_names_key_and_expected_type():
     assert "trainer.max_epochs" in text and "int" in text and "abc" in text
 
 
+def test_one_value_for_a_list_key_shows_the_list_to_write():
+    with pytest.raises(ConfigError, match="invalid value 'backbone' for 'optim.freeze': expected list") as err:
+        config.load(["optim.freeze=backbone"])
+    assert err.value.hint == "write a list: optim.freeze=[backbone]"
+
+
 def test_unknown_component_field_suggests(tmp_path):
     with pytest.raises(ConfigError) as err:
         config.load(["model=bert_tiny", "~head", "~objective", "+model.hidden_sise=8"], components=("model",))
