@@ -12,6 +12,7 @@ OPTIMIZERS = ("adamw", "adam", "sgd", "adafactor")
 SCHEDULERS = ("constant", "linear", "cosine")
 PRECISIONS = ("auto", "32", "32-true", "64", "64-true", "16-mixed", "16-true", "bf16-mixed", "bf16-true", "16", "bf16")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu", "hpu")
+LOGGERS = ("csv", "tensorboard")
 
 # config group -> registry that owns the `name` in it
 COMPONENT_GROUPS = {
@@ -88,12 +89,29 @@ class TrainerConfig:
         if self.max_time is not None and not re.fullmatch(r"\d+:\d\d:\d\d:\d\d", str(self.max_time)):
             raise checks.FieldError("max_time", self.max_time, "expected DD:HH:MM:SS",
                                     hint="e.g. trainer.max_time=00:12:00:00 for twelve hours")
+        self._check_loggers()
         devices = self.devices
         if not (devices in ("auto", -1) or (isinstance(devices, int) and not isinstance(devices, bool) and devices > 0)
                 or (isinstance(devices, (list, tuple)) and devices and all(isinstance(d, int) for d in devices))
                 or (isinstance(devices, str) and devices.replace(",", "").strip().isdigit())):
             raise checks.FieldError("devices", devices, "expected a count > 0, -1 or auto (all), or a list of ids",
                                     hint="e.g. trainer.devices=1, trainer.devices=auto or trainer.devices=[0,1]")
+
+    def _check_loggers(self):
+        """Checked with the config, not when the trainer is built after the data is tokenized."""
+        from importlib.util import find_spec
+
+        from framework.errors import did_you_mean
+
+        for name in self.loggers or []:
+            if name not in LOGGERS:
+                raise checks.FieldError("loggers", list(self.loggers), f"unknown logger '{name}'."
+                                        + did_you_mean(str(name), LOGGERS),
+                                        hint=f"a list of {', '.join(LOGGERS)}, e.g. trainer.loggers=[csv,tensorboard]")
+            if name == "tensorboard" and not (find_spec("tensorboard") or find_spec("tensorboardX")):
+                raise checks.FieldError("loggers", list(self.loggers), "the tensorboard logger needs the tensorboard "
+                                        "package, which is not installed", hint="pip install 'nlpf[tensorboard]' "
+                                        "(or pip install tensorboard), or leave tensorboard out of trainer.loggers")
 
 
 @dataclass

@@ -42,7 +42,14 @@ def panels(series: dict) -> list[tuple[str, list[str]]]:
 
 
 def render(run_dir: Path, out: Path) -> Path:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        from framework.errors import NlpfError
+
+        raise NlpfError("nlpf report draws with matplotlib, which is not installed",
+                        hint="pip install 'nlpf[report]' (or pip install matplotlib); the numbers themselves are in "
+                        f"{run_dir / 'logs' / 'metrics.csv'}") from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

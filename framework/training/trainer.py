@@ -5,10 +5,9 @@ import logging
 import warnings
 from pathlib import Path
 
-from framework.errors import ConfigError, did_you_mean
+from framework.errors import ConfigError
 from framework.training import precision
 
-LOGGERS = ("csv", "tensorboard")
 
 
 def _loggers(names, run_dir: Path, flush_every: int = 100):
@@ -23,9 +22,7 @@ def _loggers(names, run_dir: Path, flush_every: int = 100):
                                            flush_logs_every_n_steps=flush_every))
         elif name == "tensorboard":
             out.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""))
-        else:
-            raise ConfigError(f"unknown logger '{name}' in trainer.loggers." + did_you_mean(str(name), LOGGERS),
-                              hint=f"trainer.loggers is a list of {', '.join(LOGGERS)}, e.g. trainer.loggers=[csv,tensorboard]")
+        # other names are refused with the config (framework.schema.TrainerConfig)
     return out or False
 
 
