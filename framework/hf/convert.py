@@ -190,10 +190,12 @@ def export_hf(ckpt, out) -> Path:
     """Write an nlpf checkpoint as a Hugging Face directory (config.json, model.safetensors, tokenizer files)."""
     from safetensors.torch import save_file
 
-    from framework.checkpoint import META, TOKENIZER_DIR, check_replaceable, load_checkpoint
+    from framework.checkpoint import META, TOKENIZER_DIR, check_replaceable, load_checkpoint, resolve
+    from framework.training.pretrained import resolve_packaged
 
-    ckpt, out = Path(ckpt), Path(out)
+    out = Path(out)
     check_replaceable(out, {"config.json", "model.safetensors", *TOKENIZER_FILES}, "a Hugging Face export")
+    ckpt = resolve(resolve_packaged(ckpt))  # a run directory or a packaged name too, as inference takes them
     model, cfg = load_checkpoint(ckpt)
     m = OmegaConf.to_container(cfg.model)
     head = OmegaConf.to_container(cfg.head) if cfg.get("head") is not None else None

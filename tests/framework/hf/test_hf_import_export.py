@@ -1,5 +1,6 @@
 """`nlpf import hf` / `nlpf export hf`: round trips, loading by transformers, tokenizers, and clear errors."""
 import json
+import shutil
 import subprocess
 import sys
 
@@ -173,6 +174,11 @@ def test_cli_import_and_export(tmp_path, capsys):
     assert cli.main(["import", "hf", str(tmp_path / "hf"), str(tmp_path / "ours")]) == 0
     assert cli.main(["export", "hf", str(tmp_path / "ours"), str(tmp_path / "exported")]) == 0
     assert (tmp_path / "exported" / "config.json").is_file()
+    # a run directory works as for evaluate and predict: its best checkpoint
+    shutil.copytree(tmp_path / "ours", tmp_path / "run" / "checkpoints" / "best")
+    assert cli.main(["export", "hf", str(tmp_path / "run"), str(tmp_path / "from_run")]) == 0
+    assert (tmp_path / "from_run" / "model.safetensors").read_bytes() == \
+        (tmp_path / "exported" / "model.safetensors").read_bytes()
     assert cli.main(["import", "hf", str(tmp_path / "nothing"), str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert f"'{tmp_path / 'nothing'}' does not exist" in err and "Traceback" not in err
