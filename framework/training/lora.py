@@ -31,9 +31,7 @@ def apply_lora(model: nn.Module, lora) -> tuple[int, int]:
     backbone.requires_grad_(False)
     for name, linear in linears.items():
         if any(_matches(name, t) for t in targets):
-            parent, _, child = name.rpartition(".")
-            setattr(backbone.get_submodule(parent) if parent else backbone, child,
-                    LoRALinear(linear, int(lora.r), float(lora.alpha)))
+            backbone.set_submodule(name, LoRALinear(linear, int(lora.r), float(lora.alpha)))
     for p in parameters_by_prefix(model, lora.trainable, "lora.trainable", depth=3):  # full names, as optim.freeze
         p.requires_grad_(True)
     return parameter_counts(model)
@@ -49,8 +47,7 @@ def merge_lora(model: nn.Module) -> nn.Module:
     """Replace every LoRALinear in `model` by the plain linear layer it computes; returns `model`."""
     for name, module in list(model.named_modules()):
         if isinstance(module, LoRALinear):
-            parent, _, child = name.rpartition(".")
-            setattr(model.get_submodule(parent) if parent else model, child, module.merged())
+            model.set_submodule(name, module.merged())
     return model
 
 
