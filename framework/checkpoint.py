@@ -22,6 +22,8 @@ WEIGHTS = "model.safetensors"
 CONFIG = "config.yaml"
 META = "meta.json"
 TOKENIZER_DIR = "tokenizer"
+ADAPTERS = "adapters.safetensors"  # a LoRA run's adapters, beside the merged weights (for `nlpf export peft`)
+CHECKPOINT_FILES = {WEIGHTS, CONFIG, META, TOKENIZER_DIR, ADAPTERS}
 
 
 # config group -> the registry its `name` is looked up in
@@ -118,16 +120,21 @@ def _write_tokenizer(tokenizer: Any, target: Path) -> None:
 
 
 def save_checkpoint(directory, model: torch.nn.Module, cfg: Any, tokenizer_dir_or_obj: Any = None,
-                    meta: Optional[dict] = None, state: Optional[dict[str, torch.Tensor]] = None) -> Path:
+                    meta: Optional[dict] = None, state: Optional[dict[str, torch.Tensor]] = None,
+                    adapters: Optional[dict[str, torch.Tensor]] = None) -> Path:
     """Write `model` (a TaskModel), its run config and tokenizer into `directory`, replacing it atomically
     (an existing directory is replaced only if it is empty or an earlier checkpoint). `state`, when given, is
-    written instead of the model's own state dict (a LoRA run writes its merged weights)."""
+    written instead of the model's own state dict (a LoRA run writes its merged weights); `adapters`, when
+    given, go to adapters.safetensors (a LoRA run's low-rank factors)."""
     from safetensors.torch import save_file
 
     directory = Path(directory)
-    check_replaceable(directory, {WEIGHTS, CONFIG, META, TOKENIZER_DIR}, "an nlpf checkpoint")
+    check_replaceable(directory, CHECKPOINT_FILES, "an nlpf checkpoint")
     with atomic_directory(directory) as tmp:
         save_file(_unique_state(model.state_dict() if state is None else state), str(tmp / WEIGHTS), metadata={"format": "pt"})
+        if adapters:
+            save_file({k: v.detach().contiguous() for k, v in adapters.items()}, str(tmp / ADAPTERS),
+                      metadata={"format": "pt"})
         node = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
         (tmp / CONFIG).write_text(OmegaConf.to_yaml(node, resolve=True))
         if tokenizer_dir_or_obj is not None:

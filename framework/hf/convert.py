@@ -5,16 +5,17 @@ import json
 import os
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from framework.atomic import atomic_directory
 from framework.errors import NlpfError, did_you_mean
 from framework.hf import bert, gpt2, t5
-from framework.hf.mapping import to_hf, to_ours
+from framework.hf.mapping import Param, to_hf, to_ours
 from framework.hf.tokenizer import FILES as TOKENIZER_FILES
 from framework.hf.tokenizer import copy_back, tokenizer_node
 
@@ -129,10 +130,10 @@ def import_hf(src, out) -> Path:
     from framework.config import validate_component
     from framework.model import build_model
 
-    from framework.checkpoint import CONFIG, META, TOKENIZER_DIR, WEIGHTS, check_replaceable
+    from framework.checkpoint import CHECKPOINT_FILES, check_replaceable
 
     src, out = Path(src), Path(out)
-    check_replaceable(out, {WEIGHTS, CONFIG, META, TOKENIZER_DIR}, "an nlpf checkpoint")
+    check_replaceable(out, CHECKPOINT_FILES, "an nlpf checkpoint")
     c = _read_hf_config(src)
     fam = _family(c.get("model_type"))
     weights = read_hf_weights(src)
@@ -186,15 +187,27 @@ def _special_token_ids(base: dict, tok_dir: Path) -> None:
             base[key] = int(value)
 
 
-def export_hf(ckpt, out) -> Path:
-    """Write an nlpf checkpoint as a Hugging Face directory (config.json, model.safetensors, tokenizer files)."""
-    from safetensors.torch import save_file
+@dataclass
+class Exportable:
+    """A checkpoint with its Hugging Face counterpart: family module, architecture and weight names."""
+    ckpt: Path
+    cfg: DictConfig
+    family: ModuleType
+    arch: str
+    fields: dict  # config.json fields for the architecture
+    params: list[Param]  # our tensor <-> HF tensors
+    state: dict[str, torch.Tensor]  # our weights, on the CPU
 
-    from framework.checkpoint import META, TOKENIZER_DIR, check_replaceable, load_checkpoint, resolve
+    def hf_weights(self) -> dict[str, torch.Tensor]:
+        return to_hf(self.params, self.state)
+
+
+def exportable(ckpt) -> Exportable:
+    """Load `ckpt` (a checkpoint or run directory, or hf-packaged:NAME) and check that `transformers` can
+    compute what it computes."""
+    from framework.checkpoint import load_checkpoint, resolve
     from framework.training.pretrained import resolve_packaged
 
-    out = Path(out)
-    check_replaceable(out, {"config.json", "model.safetensors", *TOKENIZER_FILES}, "a Hugging Face export")
     ckpt = resolve(resolve_packaged(ckpt))  # a run directory or a packaged name too, as inference takes them
     model, cfg = load_checkpoint(ckpt)
     m = OmegaConf.to_container(cfg.model)
@@ -209,9 +222,22 @@ def export_hf(ckpt, out) -> Path:
                         hint="an export must compute what `transformers` computes; fine-tune with the head settings "
                         "named above to get an exportable model (docs/models.md, 'Export')")
     arch, fields = fam.hf_config(m, head)
-    prefix = fam.prefix_of(arch)
-    ours = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    weights = to_hf(fam.params(m, head, prefix), ours)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return Exportable(Path(ckpt), cfg, fam, arch, fields, fam.params(m, head, fam.prefix_of(arch)), state)
+
+
+def export_hf(ckpt, out) -> Path:
+    """Write an nlpf checkpoint as a Hugging Face directory (config.json, model.safetensors, tokenizer files)."""
+    from safetensors.torch import save_file
+
+    from framework.checkpoint import META, TOKENIZER_DIR, check_replaceable
+
+    out = Path(out)
+    check_replaceable(out, {"config.json", "model.safetensors", *TOKENIZER_FILES}, "a Hugging Face export")
+    ex = exportable(ckpt)
+    ckpt, cfg, fam, arch, fields = ex.ckpt, ex.cfg, ex.family, ex.arch, ex.fields
+    head = OmegaConf.to_container(cfg.head) if cfg.get("head") is not None else None
+    weights = ex.hf_weights()
     if head is not None and head["name"] == "lm" and fam is bert:
         weights["cls.predictions.decoder.bias"] = weights["cls.predictions.bias"].clone()
 

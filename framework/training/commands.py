@@ -149,10 +149,15 @@ def _save_fn(run, module):
     from framework.checkpoint import save_checkpoint
 
     def save(directory: Path, step: int) -> None:
-        from framework.training.lora import merged_state
+        from framework.training.lora import adapter_state, fully_trained, merged_state
 
-        save_checkpoint(directory, module.model, run.cfg, run.tokenizer, meta={"step": int(step)},
-                        state=merged_state(module.model))
+        meta = {"step": int(step)}
+        adapters = adapter_state(module.model)
+        if adapters:  # kept beside the merged weights, for `nlpf export peft`
+            meta["lora"] = {"r": int(run.cfg.lora.r), "alpha": float(run.cfg.lora.alpha),
+                            "trained": fully_trained(module.model)}
+        save_checkpoint(directory, module.model, run.cfg, run.tokenizer, meta=meta,
+                        state=merged_state(module.model), adapters=adapters)
 
     return save
 

@@ -28,11 +28,13 @@ def apply_lora(model: nn.Module, lora) -> tuple[int, int]:
             names = sorted({n.split(".")[-1] for n in linears} | {".".join(n.split(".")[-2:]) for n in linears})
             raise ConfigError(f"lora.targets: no linear layer of the backbone is named '{target}'."
                               + did_you_mean(target, names), hint=f"the backbone's linear layers: {', '.join(names)}")
+    # full names, as optim.freeze, of the model as it is (an adapted layer's bias is LAYER.bias, not LAYER.base.bias)
+    keep = list(parameters_by_prefix(model, lora.trainable, "lora.trainable", depth=3))
     backbone.requires_grad_(False)
     for name, linear in linears.items():
         if any(_matches(name, t) for t in targets):
             backbone.set_submodule(name, LoRALinear(linear, int(lora.r), float(lora.alpha)))
-    for p in parameters_by_prefix(model, lora.trainable, "lora.trainable", depth=3):  # full names, as optim.freeze
+    for p in keep:
         p.requires_grad_(True)
     return parameter_counts(model)
 
@@ -65,3 +67,25 @@ def merged_state(model: nn.Module) -> dict[str, torch.Tensor]:
             if module.bias is not None:
                 state[prefix + "bias"] = module.bias.detach()
     return state
+
+
+def adapter_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The low-rank factors by the adapted layer's name: `NAME.lora_a` [r, in] and `NAME.lora_b` [out, r]."""
+    out = {}
+    for name, module in model.named_modules():
+        if isinstance(module, LoRALinear):
+            out[f"{name}.lora_a"], out[f"{name}.lora_b"] = module.lora_a.detach(), module.lora_b.detach()
+    return out
+
+
+def fully_trained(model: nn.Module) -> list[str]:
+    """Names, as in the merged weights, of the parameters trained whole beside the adapters (the head, and
+    lora.trainable): what an adapter export must carry in full."""
+    adapted = [n for n, m in model.named_modules() if isinstance(m, LoRALinear)]
+    names = []
+    for name, p in model.named_parameters():
+        if not p.requires_grad or name.endswith((".lora_a", ".lora_b")):
+            continue
+        layer = next((a for a in adapted if name.startswith(f"{a}.base.")), None)
+        names.append(name if layer is None else f"{layer}.{name[len(layer) + 6:]}")
+    return names

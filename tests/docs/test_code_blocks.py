@@ -131,7 +131,7 @@ def check_nlpf(args: list[str], where: str) -> None:
     if command in ("import", "export"):
         from framework.hf.commands import _args
 
-        _args(rest, command, "SRC_DIR")
+        _args(rest, command)
     if command == "tokenizer":
         assert rest[:1] == ["train"] and any(a.startswith("out=") for a in rest), f"{where}: {' '.join(args)}"
         config.compose([a for a in rest[1:] if not a.startswith("out=")])
