@@ -208,10 +208,29 @@ def compose(overrides: Sequence[str] = (), config_name: str = CONFIG_NAME) -> Di
                     raise ConfigError(message, hint=hint) from None
             cause = err.__cause__ or err
             if "@experiment." in message or message.startswith("In 'experiment/"):
-                raise ConfigError(str(cause).splitlines()[0], hint=EXPERIMENT_HINT) from None
+                raise _experiment_error(str(cause).splitlines()[0]) from None
             raise ConfigError(str(cause).splitlines()[0],
                               hint="overrides look like key=value, +new_key=value or ~key, and only keys of the "
                               "schemas are allowed; `nlpf config` prints the composed config") from None
+
+
+def _experiment_error(first_line: str) -> ConfigError:
+    """An experiment file that Hydra could not apply: a misspelt group in its defaults, or a missing header."""
+    if "@experiment." in first_line:  # no `# @package _global_`: Hydra put the defaults under `experiment`
+        return ConfigError(first_line, hint=EXPERIMENT_HINT)
+    found = re.search(r"Could not (?:override|append to) '([^']+)'", first_line)
+    groups = _group_names()
+    if found and found.group(1) not in groups:
+        group, name = found.group(1), re.search(r"In 'experiment/([^']+)'", first_line)
+        where = f"experiment '{name.group(1)}'" if name else "the experiment"
+        return ConfigError(f"{where}: its defaults name the config group '{group}', which does not exist."
+                           + did_you_mean(group, groups), hint=f"config groups: {', '.join(sorted(groups))}")
+    if found and "No match in the defaults list" in first_line:
+        group = found.group(1)
+        return ConfigError(first_line, hint=f"`override /{group}: ...` replaces an option the defaults already choose; "
+                           f"for a group that has none (such as a plugin's own group) write `/{group}: OPTION` "
+                           f"without `override`, or check that the file starts with `# @package _global_`")
+    return ConfigError(first_line, hint=EXPERIMENT_HINT)
 
 
 def _registry_for(group: str):
@@ -235,10 +254,12 @@ def _merge_schema(schema: Any, node: Any, where: str) -> DictConfig:
     except ConfigKeyError as err:
         key = str(err.key) if err.key is not None else "?"
         full = _full_key(where, err.full_key or key)
-        names = [f.name for f in dataclasses.fields(schema)] if dataclasses.is_dataclass(schema) else []
+        owner, label = _nested_schema(schema, where, (err.full_key or key).split(".")[:-1])
+        names = [f.name for f in dataclasses.fields(owner)] if dataclasses.is_dataclass(owner) else []
         raise ConfigError(
-            f"unknown config key '{full}'." + (_renamed(schema, key, where) or did_you_mean(key, names)),
-            hint=(f"valid {where}s: " if where == "argument" else f"valid keys under '{where}': ") + ", ".join(names),
+            f"unknown config key '{full}'." + (_renamed(owner, key, label)
+                                               or did_you_mean(full, [_full_key(label, n) for n in names])),
+            hint=(f"valid {label}s: " if label == "argument" else f"valid keys under '{label}': ") + ", ".join(names),
         ) from None
     except ValidationError as err:
         full = _full_key(where, err.full_key) if err.full_key else where
@@ -250,6 +271,22 @@ def _merge_schema(schema: Any, node: Any, where: str) -> DictConfig:
         ) from None
     except OmegaConfBaseException as err:
         raise ConfigError(f"invalid config under '{where}': {str(err).splitlines()[0]}") from None
+
+
+def _nested_schema(schema: Any, where: str, path: list[str]) -> tuple[Any, str]:
+    """(the dataclass that holds a nested key, its dotted name): RunConfig + ['trainer'] -> TrainerConfig."""
+    import typing
+
+    owner, label = schema, where
+    for part in path:
+        try:
+            sub = typing.get_type_hints(owner).get(part) if dataclasses.is_dataclass(owner) else None
+        except Exception:  # noqa: BLE001 - unresolvable annotations: stay at the outer level
+            sub = None
+        if not dataclasses.is_dataclass(sub):
+            break
+        owner, label = sub, _full_key(label, part)
+    return owner, label
 
 
 def _full_key(where: str, key: str) -> str:
@@ -438,13 +475,22 @@ def _with_origin(err: ConfigError, cfg: DictConfig, overrides: Sequence[str]) ->
     group = found[1]
     experiment = next((o.split("=", 1)[1] for o in overrides if _override_key(o) == "experiment"), None)
     option = next((o.split("=", 1)[1] for o in overrides if _override_key(o) == group), None)
-    sources = ([f"experiment '{experiment}' (conf/experiment/{experiment}.yaml)"] if experiment else []) + (
-        [f"the {group} option '{option}' ({group}/{option}.yaml)"] if option else [f"the default {group} option"])
+    sources = ([f"experiment '{experiment}' ({_option_file('experiment', experiment)})"] if experiment else []) + (
+        [f"the {group} option '{option}' ({_option_file(group, option)})"] if option else [f"the default {group} option"])
     where = " or ".join(sources)
     return ConfigError(f"{err.message} It is not on the command line: {where} sets it.",
                        hint=(f"{err.hint}; " if err.hint else "") + (
                            f"when changing {group}= on an experiment, also drop or replace the keys it sets for its "
-                           f"own {group} (~{group}.{found[2]})" if experiment else "fix that YAML file"))
+                           f"own {group} (~{group}.{found[2]})" if experiment and option else "fix that YAML file"))
+
+
+def _option_file(group: str, option: str) -> str:
+    """Where the YAML file of a group option is: nlpf's conf/ or a plugin's config dir."""
+    for root in [conf_dir(), *map(Path, search_dirs())]:
+        path = root / group / f"{option}.yaml"
+        if path.is_file():
+            return str(path)
+    return f"{group}/{option}.yaml"
 
 
 def _text_fields(schema: type) -> set[str]:
