@@ -3,6 +3,7 @@ without importing torch."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -91,6 +92,8 @@ def list_command(args: list[str], ctx) -> int:
         from framework.plugins import state
 
         dists = sorted({p.distribution for p in state().plugins})
+        normal = {_normalized(d): d for d in dists}  # as pip compares names: Nlpf_Foo is nlpf-foo
+        distribution = normal.get(_normalized(distribution), distribution)
         if distribution not in dists:
             raise NlpfError(f"no installed plugin comes from the distribution '{distribution}'."
                             + did_you_mean(distribution, dists), hint=f"plugin distributions: {', '.join(dists)}")
@@ -177,3 +180,8 @@ def config_command(args: list[str], ctx) -> int:
                     "(not fetched yet; only model.dropout and model.attention_dropout apply)\n")
     sys.stdout.write(note + OmegaConf.to_yaml(cfg))
     return 0
+
+
+def _normalized(distribution: str) -> str:
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+

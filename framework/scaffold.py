@@ -47,7 +47,20 @@ def names_for(name: str) -> dict[str, str]:
         "short": short,
         "klass": klass,
         "api_version": str(hookspecs.API_VERSION),
+        "nlpf_requirement": _nlpf_requirement(),
     }
+
+
+def _nlpf_requirement() -> str:
+    """`nlpf>=0.1,<0.2` for nlpf 0.1.x: the plugin API may change with the minor version before 1.0."""
+    import framework
+
+    parts = framework.__version__.split(".")
+    if len(parts) < 2 or not (parts[0].isdigit() and parts[1].isdigit()):
+        return "nlpf"  # a source tree without package metadata
+    major, minor = int(parts[0]), int(parts[1])
+    upper = f"{major}.{minor + 1}" if major == 0 else f"{major + 1}"
+    return f"nlpf>={major}.{minor},<{upper}"
 
 
 def _check_unused(short: str) -> None:

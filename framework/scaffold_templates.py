@@ -1,5 +1,6 @@
 """The files `nlpf plugin new` writes. Paths and contents are `string.Template`s over
-$dist (pip name), $module (import name), $short (component name), $klass and $api_version."""
+$dist (pip name), $module (import name), $short (component name), $klass, $api_version and
+$nlpf_requirement."""
 
 PYPROJECT = '''\
 [build-system]
@@ -11,7 +12,7 @@ name = "$dist"
 version = "0.1.0"
 description = "An nlpf plugin: the $short architecture."
 requires-python = ">=3.10"
-dependencies = ["nlpf"]
+dependencies = ["$nlpf_requirement"]
 
 # nlpf finds plugins through this entry-point group: plugin name = module holding the hooks
 [project.entry-points."nlpf.plugins"]

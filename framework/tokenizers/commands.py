@@ -68,6 +68,19 @@ def tokenizer_command(args: list[str], ctx) -> int:
         save_tokenizer(tokenizer, tmp)
     sample = "The quick brown fox jumps over the lazy dog."
     print(f"tokenizer '{tok_cfg.name}' on data '{cfg.data.name}': {tokenizer.vocab_size} tokens in {seconds:.1f}s")
-    print(f"saved to {Path(out).resolve()} (use it with tokenizer.model_file=... or framework.tokenizers.load_tokenizer('{out}'))")
+    print(f"saved to {Path(out).resolve()} (use it with {_reuse_hint(Path(out))}"
+          f"framework.tokenizers.load_tokenizer('{out}'))")
     print(f"example: {sample!r} -> {tokenizer.encode(sample)}")
     return 0
+
+
+def _reuse_hint(out: Path) -> str:
+    """The overrides that point a run at the saved files: the tokenizer.yaml fields that name a file in `out`
+    (sentencepiece's model_file, a plugin tokenizer's path)."""
+    from omegaconf import OmegaConf
+
+    saved = OmegaConf.load(out / "tokenizer.yaml") if (out / "tokenizer.yaml").is_file() else {}
+    keys = [f"tokenizer.{k}={(out / str(v)).resolve()}" for k, v in saved.items()
+            if k != "name" and isinstance(v, str) and v and (out / v).exists()]
+    return " ".join(f"`{k}`" for k in keys) + " or " if keys else ""
+

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+import framework
 from framework import cli, plugins, scaffold
 from framework.errors import NlpfError
 
@@ -36,6 +37,8 @@ def test_generates_a_complete_package(tmp_path):
     }
     pyproject = (root / "pyproject.toml").read_text()
     assert '[project.entry-points."nlpf.plugins"]\nwidget = "nlpf_widget"' in pyproject
+    major, minor = framework.__version__.split(".")[:2]  # the plugin API may change with nlpf's minor version
+    assert f'dependencies = ["nlpf>={major}.{minor},<{major}.{int(minor) + 1}"]' in pyproject
     init = (root / "nlpf_widget" / "__init__.py").read_text()
     assert "NLPF_API_VERSION = 1" in init and "import torch" not in init
     for path in root.rglob("*.py"):

@@ -20,7 +20,9 @@ def test_train_sentencepiece_on_own_text(corpus, tmp_path, capsys):
     code = main(["tokenizer", "train", "tokenizer=sentencepiece_bpe", "data=text", f"data.path={corpus}",
                  f"out={out}", "tokenizer.vocab_size=300", "tokenizer.num_threads=1"])
     assert code == 0, capsys.readouterr().err
-    assert "300 tokens" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "300 tokens" in printed
+    assert f"use it with `tokenizer.model_file={out / 'spm.model'}`" in printed  # the override that reuses it
     tok = load_tokenizer(out)
     assert tok.vocab_size == 300 and tok.decode(tok.encode("The river runs")) == "The river runs"
 
