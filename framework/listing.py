@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 from framework.errors import NlpfError, did_you_mean
@@ -121,10 +122,14 @@ def plugins_command(args: list[str], ctx) -> int:
         print(f"{p.name.ljust(width)}  {p.distribution} {p.version}  {p.status}{api}  ({p.value})")
         if p.error:
             print(f"{' ' * width}  error: {p.error}")
+            if p.trace and ctx.debug:
+                print(textwrap.indent(p.trace.rstrip(), " " * (width + 4)))
         if p.components:
             print(f"{' ' * width}  provides: {', '.join(p.components)}")
         if p.config_dirs:
             print(f"{' ' * width}  config dirs: {', '.join(p.config_dirs)}")
+    if not ctx.debug and any(p.trace for p in plugins):
+        print("hint: run `nlpf --debug plugins` (or set HYDRA_FULL_ERROR=1) for the full tracebacks", file=sys.stderr)
     for warning in shadowed_options(plugins):
         print(f"warning: {warning}", file=sys.stderr)
     for p in plugins:

@@ -129,7 +129,7 @@ def build_model(cfg: Any, vocab_size: Optional[int] = None, num_labels: Optional
                 f"the tokenizer has {vocab_size} tokens but model.vocab_size is {model_node.vocab_size}",
                 hint=f"set model.vocab_size={vocab_size} (or null to take it from the tokenizer)")
     arch = regs.architecture.get(str(model_node.name))
-    backbone = _checked(arch, arch.build_fn()(model_node), kind=arch.kind)
+    backbone = _checked(arch, call_builder(arch, model_node), kind=arch.kind)
     head_node = _node(cfg, "head")
     head = None
     if head_node is not None:
@@ -137,7 +137,7 @@ def build_model(cfg: Any, vocab_size: Optional[int] = None, num_labels: Optional
         if num_labels is None and labels:
             num_labels = len(labels)
         entry = regs.head.get(str(head_node.name))
-        head = _checked(entry, entry.build_fn()(head_node, backbone, num_labels=num_labels))
+        head = _checked(entry, call_builder(entry, head_node, backbone, num_labels=num_labels))
     model = TaskModel(backbone, head)
     if init:
         from framework.training.init import init_weights
@@ -146,9 +146,37 @@ def build_model(cfg: Any, vocab_size: Optional[int] = None, num_labels: Optional
     return model
 
 
+# how nlpf calls the builder of each registry (docs/extending.md, 'What each builder receives and returns')
+BUILDER_CALLS = {"tokenizer": "build(cfg)", "architecture": "build(cfg)", "data": "build(cfg)",
+                 "head": "build(cfg, backbone, num_labels=None)", "objective": "build(cfg, tokenizer)"}
+
+
+def component(entry) -> str:
+    """"head 'x' from nlpf-foo 1.0": how errors about a plugin's component name it."""
+    return f"{entry.registry} '{entry.name}' from {entry.origin}"
+
+
+def call_builder(entry, *args: Any, **kwargs: Any) -> Any:
+    """Call a registered builder, first checking that it takes the arguments nlpf passes: a builder written
+    with other parameters is named as the plugin's mistake, not a TypeError from inside nlpf."""
+    fn = entry.build_fn()
+    try:
+        inspect.signature(fn).bind(*args, **kwargs)
+    except TypeError as err:
+        name = getattr(fn, "__qualname__", repr(fn))
+        raise ConfigError(
+            f"{component(entry)}: its builder {name}{inspect.signature(fn)} cannot be called as nlpf calls a "
+            f"{entry.registry} builder, {BUILDER_CALLS.get(entry.registry, 'build(cfg)')}: {err}",
+            hint=f"give {name} those parameters (docs/extending.md, 'What each builder receives and returns')",
+        ) from None
+    except ValueError:  # no signature to check (a builtin)
+        pass
+    return fn(*args, **kwargs)
+
+
 def _checked(entry, built: Any, kind: Optional[str] = None) -> nn.Module:
     """What a plugin's builder returned must be a module (and, for a backbone, of its registered kind)."""
-    where = f"{entry.registry} '{entry.name}' from {entry.origin}"
+    where = component(entry)
     if not isinstance(built, nn.Module):
         raise ConfigError(f"{where}: its builder returned {type(built).__name__}, not a torch.nn.Module",
                           hint=f"fix the builder {entry.builder!r} (docs/extending.md, 'What each builder receives "

@@ -44,11 +44,15 @@ class DataSource:
 
     # shared -----------------------------------------------------------------------------------
     def fingerprint(self) -> str:
-        """Changes whenever the examples could change; computed without reading the data."""
+        """Changes whenever the examples could change (the config, the files, the source's code and the version
+        of the plugin providing it); computed without reading the data."""
         from omegaconf import OmegaConf
 
+        from framework.plugins import code_identity
+
         cfg = OmegaConf.to_container(self.cfg, resolve=True) if not isinstance(self.cfg, dict) else self.cfg
-        payload = json.dumps([type(self).__name__, cfg, self.fingerprint_parts()], sort_keys=True, default=str)
+        code = code_identity(*(c.__module__ for c in type(self).__mro__ if issubclass(c, DataSource)))
+        payload = json.dumps([type(self).__name__, cfg, self.fingerprint_parts(), code], sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()
 
     def splits(self) -> dict[str, list[dict]]:

@@ -92,8 +92,10 @@ class InferenceMixin:
             node = self.config.get("objective") if hasattr(self.config, "get") else None
             task = None
             if node is not None and node.get("name") in registries().objective:
-                objective = registries().objective.get(node.name).build_fn()(
-                    validate_component("objective", node), self.tokenizer)
+                from framework.model import call_builder
+
+                objective = call_builder(registries().objective.get(node.name),
+                                         validate_component("objective", node), self.tokenizer)
                 task = getattr(objective, "task", None)
             self.__dict__["_plugin_task"] = task
         return self.__dict__["_plugin_task"]

@@ -89,8 +89,12 @@ def build_tokenizer(cfg, corpus: Iterable[str] | str | os.PathLike | None = None
         if corpus_file.stat().st_size == 0:
             raise NlpfError(f"cannot train tokenizer '{node.name}': the corpus is empty",
                             hint="check the data config: the training split has no text")
-        config_json = json.dumps(OmegaConf.to_container(node, resolve=True), sort_keys=True)
-        key = hashlib.sha256(f"{config_json}\n{corpus_sha}".encode()).hexdigest()[:20]
+        from framework.plugins import code_identity
+
+        # the trainer's code and its plugin's version count too: a changed trainer must not reuse an old result
+        key_json = json.dumps([OmegaConf.to_container(node, resolve=True), str(entry.origin),
+                               code_identity(trainer.__name__)], sort_keys=True)
+        key = hashlib.sha256(f"{key_json}\n{corpus_sha}".encode()).hexdigest()[:20]
         target = root / f"{node.name}-{key}"
         if (target / TOKENIZER_FILE).is_file():
             return load_tokenizer(target)

@@ -24,9 +24,10 @@ class Run:
 
 
 def build_objective(cfg, tokenizer):
+    from framework.model import call_builder
     from framework.plugins import registries
 
-    return registries().objective.get(cfg.objective.name).build_fn()(cfg.objective, tokenizer)
+    return call_builder(registries().objective.get(cfg.objective.name), cfg.objective, tokenizer)
 
 
 def checkpoint_dir(path: str | Path, key: str = "init_from") -> Path:

@@ -57,9 +57,40 @@ class NonFiniteWatch:
         )
 
 
+OBJECTIVE_DOCS = "docs/extending.md, 'Objective: build(cfg, tokenizer) -> Objective'"
+
+
+def describe_objective(cfg, objective) -> str:
+    """How errors name the run's objective: "objective 'x' from nlpf-foo 1.0", or its class when unregistered."""
+    from framework.errors import NlpfError
+    from framework.model import component
+    from framework.plugins import registries
+
+    try:
+        return component(registries().objective.get(str(cfg.objective.name)))
+    except (NlpfError, AttributeError, KeyError):
+        return f"objective {type(objective).__name__}"
+
+
+def check_loss(loss, cfg, objective) -> None:
+    """A loss must be a scalar tensor (one element, as Lightning and backward() accept): Lightning would fail
+    later on anything else, naming neither the objective nor its plugin."""
+    if isinstance(loss, torch.Tensor) and loss.numel() == 1:
+        return
+    got = f"a tensor of shape {list(loss.shape)}" if isinstance(loss, torch.Tensor) else type(loss).__name__
+    raise ConfigError(f"{describe_objective(cfg, objective)}: {type(objective).__name__}.loss() returned {got}, "
+                      "not a scalar tensor", hint=f"reduce it to the mean over the batch in loss(), e.g. "
+                      f"`return losses.mean()` ({OBJECTIVE_DOCS})")
+
+
 class TrainModule(pl.LightningModule):
     def __init__(self, cfg, model: torch.nn.Module, objective, labels: list[str] | None = None):
         super().__init__()
+        loss = getattr(objective, "loss", None)
+        if not callable(loss) or getattr(loss, "__isabstractmethod__", False):  # caught before any step runs
+            raise ConfigError(f"{describe_objective(cfg, objective)}: {type(objective).__name__} does not implement "
+                              "loss(output, batch)", hint="define `def loss(self, output, batch)` returning a scalar "
+                              f"tensor in the Objective subclass ({OBJECTIVE_DOCS})")
         self.cfg, self.model, self.objective = cfg, model, objective
         # frozen now, before DDP wraps the model: it expects a gradient for every parameter that requires one
         freeze(model, cfg.optim.get("freeze"))
@@ -76,7 +107,9 @@ class TrainModule(pl.LightningModule):
     def _step(self, batch: dict):
         batch = self.objective.prepare(batch)
         output = self(batch)
-        return batch, output, self.objective.loss(output, batch)
+        loss = self.objective.loss(output, batch)
+        check_loss(loss, self.cfg, self.objective)
+        return batch, output, loss
 
     def training_step(self, batch, batch_idx):
         batch, output, loss = self._step(batch)

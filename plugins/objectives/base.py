@@ -1,6 +1,7 @@
 """The Objective interface and the small tensor helpers the objectives share."""
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Optional
 
@@ -65,8 +66,10 @@ class Objective:
     def prepare(self, batch: dict) -> dict:
         return batch
 
+    @abstractmethod  # only a flag (Objective is no ABC): TrainModule refuses an objective that leaves it unset
     def loss(self, output, batch: dict) -> torch.Tensor:
-        raise NotImplementedError
+        """The mean loss over the batch: a scalar tensor."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement loss(output, batch)")
 
     def count_targets(self, batch: dict) -> torch.Tensor:
         """How many predictions the loss averages over (weights the loss across batches)."""
