@@ -196,6 +196,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`nlpf embed ... | head`): stop quietly, as Unix tools do
+        try:  # and keep the interpreter's last flush of stdout from failing again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool stopped by the closed pipe
     except OSError as err:  # a full disk, a read-only or missing path: say which file and what to do
         if debug:
             raise

@@ -188,6 +188,12 @@ def compose(overrides: Sequence[str] = (), config_name: str = CONFIG_NAME) -> Di
                               hint="overrides look like key=value, +new_key=value or ~key") from None
         except ConfigCompositionException as err:
             message = str(err)
+            ambiguous = re.match(r"Ambiguous value for argument '([^']+)'", message)
+            if ambiguous:  # key=a,b outside a sweep: say the three ways Hydra reads a comma
+                key, _, value = ambiguous.group(1).partition("=")
+                raise ConfigError(f"'{key}={value}' gives several values, which only a sweep takes",
+                                  hint=f"add --multirun to run one job per value; write {key}=[{value}] for a "
+                                  f"list, or \"{key}='{value}'\" (quoted) for text with a comma") from None
             match = re.search(r"Could not (?:override|append to|delete from config\. No match for) '([^']+)'", message)
             if match is None:
                 match = re.search(r"Could not delete from config\. '([^']+)'", message)
@@ -257,7 +263,7 @@ def _merge_schema(schema: Any, node: Any, where: str) -> DictConfig:
         owner, label = _nested_schema(schema, where, (err.full_key or key).split(".")[:-1])
         names = [f.name for f in dataclasses.fields(owner)] if dataclasses.is_dataclass(owner) else []
         raise ConfigError(
-            f"unknown config key '{full}'." + (_renamed(owner, key, label)
+            f"unknown {'argument' if where == 'argument' else 'config key'} '{full}'." + (_renamed(owner, key, label)
                                                or did_you_mean(full, [_full_key(label, n) for n in names])),
             hint=(f"valid {label}s: " if label == "argument" else f"valid keys under '{label}': ") + ", ".join(names),
         ) from None

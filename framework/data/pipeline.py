@@ -147,6 +147,14 @@ def label_vocabulary(task: str, splits: dict[str, Sequence[dict]], source: DataS
             _check_multilabel_names(split, examples, labels, source, given)
             continue
         unseen = sorted(seen(examples) - known)
+        if unseen and given:  # the labels of a checkpoint (evaluate, init_from) or of labels=
+            mapping = ",".join(f"{u}:{name}" for u, name in zip(unseen, labels))
+            raise NlpfError(
+                f"the {split} split of data '{source.cfg.name}' has label(s) {', '.join(map(repr, unseen[:5]))} that "
+                f"are not among the labels given (labels=, or the checkpoint's): {', '.join(labels)}."
+                + did_you_mean(unseen[0], labels),
+                hint=f"use data labelled with these names, or map the data's names onto them "
+                f"(data.label_map={{{mapping},...}})")
         if unseen:
             raise NlpfError(
                 f"the {split} split of data '{source.cfg.name}' has label(s) {', '.join(map(repr, unseen[:5]))} that "

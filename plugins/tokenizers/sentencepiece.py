@@ -35,6 +35,11 @@ class SentencePieceTokenizer(Tokenizer):
 
     def __init__(self, model_file: str | Path, cfg):
         self.model_file = Path(model_file)
+        if self.model_file.is_dir():  # e.g. the directory `nlpf tokenizer train` wrote
+            inside = sorted(self.model_file.glob("*.model"))
+            raise NlpfError(f"tokenizer.model_file '{model_file}' is a directory, not a sentencepiece model",
+                            hint=f"point it at the model file: tokenizer.model_file={inside[0]}" if inside else
+                            "point it at a sentencepiece .model file, or set it to null to train one")
         if not self.model_file.is_file():
             raise NlpfError(f"tokenizer.model_file '{model_file}' does not exist",
                             hint="point it at a sentencepiece .model file, or set it to null to train one")

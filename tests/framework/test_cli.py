@@ -116,3 +116,14 @@ def test_an_unknown_option_before_the_command_is_named_as_an_option(option, sugg
 def test_config_refuses_what_train_refuses(capsys):
     assert cli.main(["config", "~model"]) == 2
     assert "'model' is not set" in capsys.readouterr().err
+
+
+def test_a_closed_pipe_stops_quietly_with_the_sigpipe_status(monkeypatch, capsys):
+    """`nlpf embed ... | head -1`: the reader leaving is no error to report."""
+    def handler(args, ctx):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli, "_handler", lambda command: handler)
+    monkeypatch.setattr(cli.os, "dup2", lambda *a: None)  # pytest's captured stdout stays as it is
+    assert cli.main(["list"]) == 141
+    assert capsys.readouterr().err == ""

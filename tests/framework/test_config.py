@@ -217,3 +217,18 @@ def test_a_key_under_a_null_map_says_how_to_set_it():
         config.load(["data=jsonl", "data.path=x.jsonl", "data.columns.tokens=words"])
     assert "'data.columns' is null" in str(err.value) and "Did you mean" not in str(err.value)
     assert "+data.columns.tokens=VALUE" in err.value.hint
+
+
+def test_a_comma_outside_a_sweep_names_the_three_readings():
+    with pytest.raises(ConfigError) as err:
+        config.load(["model.n_layer=2,3"])
+    assert err.value.message == "'model.n_layer=2,3' gives several values, which only a sweep takes"
+    assert "add --multirun" in err.value.hint and "model.n_layer=[2,3]" in err.value.hint
+
+
+def test_a_misspelt_command_argument_is_called_an_argument():
+    from framework.inference.options import GenerateArgs
+
+    with pytest.raises(ConfigError) as err:
+        config.parse_into(GenerateArgs, ["promt=hello"])
+    assert err.value.message == "unknown argument 'promt'. Did you mean 'prompt'?"

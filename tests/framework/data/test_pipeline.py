@@ -61,6 +61,15 @@ def test_unseen_validation_label_is_named(tmp_path, tok):
         build_datasets(data(train, validation_path=dev), tok, "classification", 8, cache_dir=tmp_path / "c")
 
 
+def test_labels_not_among_a_checkpoints_are_named_with_a_label_map_hint(tmp_path, tok):
+    """`nlpf evaluate` of a sentiment model on spam data: the labels come from the checkpoint, not the split."""
+    path = jsonl(tmp_path / "t.jsonl", [{"text": f"m{i}", "label": ["ham", "spam"][i % 2]} for i in range(10)])
+    with pytest.raises(NlpfError, match="has label\\(s\\) 'ham', 'spam' that are not among the labels given "
+                                        "\\(labels=, or the checkpoint's\\): negative, positive") as err:
+        build_datasets(data(path), tok, "classification", 8, labels=["negative", "positive"], cache_dir=tmp_path / "c")
+    assert "data.label_map={ham:negative,spam:positive,...}" in err.value.hint and "split_seed" not in err.value.hint
+
+
 def test_task_needs_fields(tmp_path, tok):
     path = jsonl(tmp_path / "t.jsonl", [{"text": f"a{i}"} for i in range(8)])
     with pytest.raises(NlpfError, match="task 'seq2seq' needs example keys source, target"):

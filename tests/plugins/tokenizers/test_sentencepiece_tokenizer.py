@@ -116,5 +116,8 @@ def test_load_existing_model_and_save(trained, tmp_path):
     assert load_tokenizer(tmp_path / "saved").fingerprint() == tok.fingerprint()
     with pytest.raises(NlpfError, match="does not exist"):
         build_tokenizer(spm_cfg(model_file=str(tmp_path / "missing.model")))
+    with pytest.raises(NlpfError, match="is a directory, not a sentencepiece model") as err:
+        build_tokenizer(spm_cfg(model_file=str(tmp_path / "saved")))  # the directory `nlpf tokenizer train` wrote
+    assert err.value.hint == f"point it at the model file: tokenizer.model_file={tmp_path / 'saved' / 'spm.model'}"
     with pytest.raises(NlpfError, match="extra_id_4"):
         build_tokenizer(spm_cfg(model_file=str(tmp_path / "saved" / "spm.model"), num_sentinels=5))
