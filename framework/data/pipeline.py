@@ -113,6 +113,28 @@ def _label_order(label: str):
         return (1, 0.0, label)
 
 
+def _labels_in(task: str, examples: Sequence[dict]) -> set[str]:
+    if task == "classification":
+        return {str(ex["label"]) for ex in examples}
+    if task == "multilabel":
+        return {str(name) for ex in examples for name in ex["label"]}
+    return {str(t) for ex in examples for t in ex["tags"]}
+
+
+def _drop_unseen_labels(task: str, splits: dict[str, list[dict]], record: dict) -> None:
+    """data.max_examples (a quick run) samples each split on its own, so a rare label may reach validation or
+    test and miss train: leave those examples out, and say so, instead of refusing the run."""
+    known = _labels_in(task, splits["train"])
+    for split in [s for s in splits if s != "train"]:
+        kept = [ex for ex in splits[split] if _labels_in(task, [ex]) <= known]
+        dropped = len(splits[split]) - len(kept)
+        if dropped and kept:
+            splits[split] = kept
+            record.get("splits", {}).get(split, {}).update(count=len(kept), dropped_unseen_labels=dropped)
+            print(f"data: max_examples: left out {dropped} {split} example(s) with labels the sampled training "
+                  "split lacks", file=sys.stderr)
+
+
 def label_vocabulary(task: str, splits: dict[str, Sequence[dict]], source: DataSource,
                      labels: Sequence[str] | None) -> list[str] | None:
     """Labels seen in train (or given); a label in another split that train never saw is an error."""
@@ -120,11 +142,7 @@ def label_vocabulary(task: str, splits: dict[str, Sequence[dict]], source: DataS
         return None
 
     def seen(examples):
-        if task == "classification":
-            return {str(ex["label"]) for ex in examples}
-        if task == "multilabel":
-            return {str(name) for ex in examples for name in ex["label"]}
-        return {str(t) for ex in examples for t in ex["tags"]}
+        return _labels_in(task, examples)
 
     given = labels is not None
     if labels is None:
@@ -427,6 +445,10 @@ def _tokenize(source, tokenizer, task, max_length, labels, streaming) -> tuple[d
         record = source.split_record()
     for split, examples in splits.items():
         _check_examples(task, split, examples, source)
+    if labels is None and task in ("classification", "multilabel", "token_classification") and source.cfg.get(
+            "max_examples"):
+        splits = dict(splits)
+        _drop_unseen_labels(task, splits, record)
     vocab = label_vocabulary(task, splits, source, labels)
     arrays = {split: ENCODERS[task](examples, tokenizer, max_length, vocab) for split, examples in splits.items()}
     data = OmegaConf.to_container(source.cfg, resolve=True) if isinstance(source.cfg, DictConfig) else dict(source.cfg)

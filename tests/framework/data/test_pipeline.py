@@ -70,6 +70,22 @@ def test_labels_not_among_a_checkpoints_are_named_with_a_label_map_hint(tmp_path
     assert "data.label_map={ham:negative,spam:positive,...}" in err.value.hint and "split_seed" not in err.value.hint
 
 
+def test_max_examples_leaves_out_eval_examples_whose_labels_the_sample_lacks(tmp_path, tok, capsys):
+    """A quick run (data.max_examples) samples each split on its own: a rare tag in the validation sample that
+    the training sample lacks is left out with a note, where the full data would be refused."""
+    rows = [{"tokens": ["a", "b"], "tags": ["O", "B-x"]} for _ in range(30)]
+    dev = [{"tokens": ["a", "b"], "tags": ["O", "B-x"]} for _ in range(6)] + [{"tokens": ["c"], "tags": ["B-rare"]}]
+    cfg = data(jsonl(tmp_path / "t.jsonl", rows), validation_path=jsonl(tmp_path / "v.jsonl", dev), text_field=None,
+               label_field=None, columns={"tokens": "tokens", "tags": "tags"})
+    with pytest.raises(NlpfError, match="'B-rare' that the training split never has"):
+        build_datasets(cfg, tok, "token_classification", 16, cache_dir=tmp_path / "c")
+    cfg.max_examples = 20
+    ds = build_datasets(cfg, tok, "token_classification", 16, cache_dir=tmp_path / "c2")
+    assert len(ds["validation"]) == 6 and ds["train"].label_names == ["O", "B-x"]
+    assert "left out 1 validation example(s) with labels the sampled training split lacks" in capsys.readouterr().err
+    assert ds["validation"].split_record["splits"]["validation"]["dropped_unseen_labels"] == 1
+
+
 def test_task_needs_fields(tmp_path, tok):
     path = jsonl(tmp_path / "t.jsonl", [{"text": f"a{i}"} for i in range(8)])
     with pytest.raises(NlpfError, match="task 'seq2seq' needs example keys source, target"):
