@@ -160,6 +160,10 @@ def not_a_directory(path, key: str = "checkpoint directory") -> NlpfError:
     hint = (f"pass {key}=PATH: " if key.isidentifier() else "pass ") + (
         "a directory written by `nlpf train` (a run directory or RUN_DIR/checkpoints/best) or `nlpf import hf`")
     if not path.exists():
+        last = path.parent / "last"
+        if path.name == "best" and (last / WEIGHTS).is_file():  # a run that ended before its first validation
+            hint = (f"the run saved no best checkpoint (it validated never or only after its last save); pass "
+                    f"{last} or the run directory {path.parent.parent}, which takes best, else last")
         return NlpfError(f"{subject} does not exist", hint=hint)
     if path.suffix == ".ckpt":
         run = path.parent.parent.parent if path.parent.name == "lightning" else None

@@ -171,6 +171,11 @@ def test_a_path_that_is_no_checkpoint_directory_says_what_it_is(tmp_path):
     with pytest.raises(NlpfError) as err:
         read_config(run / "checkpoints" / "lightning" / "last.ckpt")
     assert f"pass its run directory ({run})" in err.value.hint
+    (run / "checkpoints" / "last").mkdir()  # a run that ended before its first validation: last but no best
+    (run / "checkpoints" / "last" / "model.safetensors").write_bytes(b"x")
+    with pytest.raises(NlpfError, match="does not exist") as err:
+        read_config(run / "checkpoints" / "best")
+    assert f"pass {run / 'checkpoints' / 'last'} or the run directory {run}" in err.value.hint
 
 
 def test_a_plugin_data_source_is_not_needed_to_load_a_checkpoint(tmp_path):
