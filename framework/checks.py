@@ -75,3 +75,32 @@ def divisible(obj: Any, name: str, by: str) -> None:
         return
     raise FieldError(name, value, f"must be a multiple of {by}={divisor}",
                      hint=f"change {name} or {by} so that {by} divides {name}")
+
+
+def weights(obj: Any, name: str) -> None:
+    """A list of loss weights: at least one, each a number >= 0 (one per label is checked once labels are known)."""
+    value = getattr(obj, name)
+    if _unset(value):
+        return
+    example = f"{name}=[2.0,1.0]"
+    if not isinstance(value, (list, tuple)) or not value:
+        raise FieldError(name, value, "expected a non-empty list of weights",
+                         hint=f"give one number >= 0 per label, e.g. {example}, or null for all 1")
+    for w in value:
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
+            raise FieldError(name, value, f"{w!r} is not a weight >= 0",
+                             hint=f"give one number >= 0 per label, e.g. {example}")
+
+
+def unique(obj: Any, name: str) -> None:
+    """A list without repeated entries (label names)."""
+    value = getattr(obj, name)
+    if _unset(value) or not isinstance(value, (list, tuple)):
+        return
+    seen, repeated = set(), []
+    for v in value:
+        (repeated if str(v) in seen else []).append(str(v))
+        seen.add(str(v))
+    if repeated:
+        raise FieldError(name, value, f"'{repeated[0]}' is listed twice",
+                         hint=f"name each {name.rstrip('s')} once")

@@ -181,3 +181,9 @@ class RunConfig:
         checks.at_least(self, 1, "batch_size", "eval_batch_size", "max_length")
         checks.at_least(self, 0, "num_workers", "seed")
         checks.in_range(self, 0, 2**32 - 1, "seed")
+        checks.unique(self, "labels")
+        name = self.experiment_name
+        if isinstance(name, str) and (not name.strip() or "/" in name or "\\" in name or name in (".", "..")):
+            # it names the folder runs/<experiment_name>/: a path would put runs anywhere
+            raise checks.FieldError("experiment_name", name, "must be a plain folder name (no '/', not empty)",
+                                    hint="write run_dir=PATH to choose where the run goes")

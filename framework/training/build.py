@@ -30,6 +30,17 @@ def build_objective(cfg, tokenizer):
     return call_builder(registries().objective.get(cfg.objective.name), cfg.objective, tokenizer)
 
 
+def check_label_count(cfg, labels: list[str]) -> None:
+    """head.num_labels, when set, must be the number of labels: a bigger head trains outputs no label uses, a
+    smaller one fails inside the loss."""
+    head = cfg.get("head")
+    wanted = head.get("num_labels") if head is not None else None
+    if wanted is not None and int(wanted) != len(labels):
+        raise ConfigError(f"head.num_labels={wanted}, but the data has {len(labels)} labels ({', '.join(labels[:10])}"
+                          f"{' ...' if len(labels) > 10 else ''})",
+                          hint="leave head.num_labels null: it is read from the labels")
+
+
 def checkpoint_dir(path: str | Path, key: str = "init_from") -> Path:
     """A checkpoint directory from a checkpoint, a run directory (its best, else last) or a packaged name."""
     from framework.checkpoint import WEIGHTS, resolve
@@ -173,8 +184,9 @@ def build_run(cfg: DictConfig, verbose: bool = True) -> Run:
         cfg.model.vocab_size = int(tokenizer.vocab_size)
     if objective.task == "regression" and cfg.get("head") is not None and cfg.head.get("num_labels", 0) is None:
         cfg.head.num_labels = 1  # one output; recorded so that the checkpoint rebuilds it
-    if objective.task == "multilabel":
-        objective.check_labels(labels)  # pos_weight: one weight per label
+    if labels:
+        check_label_count(cfg, labels)
+        objective.check_labels(labels)  # class_weights, pos_weight: one weight per label
     model = build_model(cfg, vocab_size=tokenizer.vocab_size, num_labels=len(labels) or None)  # initialised
     if init_dir is not None:
         what = load_init_weights(model, init_dir, ckpt_cfg, cfg)

@@ -71,6 +71,10 @@ class Objective:
         """The mean loss over the batch: a scalar tensor."""
         raise NotImplementedError(f"{type(self).__name__} does not implement loss(output, batch)")
 
+    def check_labels(self, labels: list[str]) -> None:
+        """Called once the labels are known (from the data or the config): settings that need one value per label
+        are checked here."""
+
     def count_targets(self, batch: dict) -> torch.Tensor:
         """How many predictions the loss averages over (weights the loss across batches)."""
         labels = batch.get("labels")

@@ -60,6 +60,7 @@ class SequenceClassificationConfig:
 
     def __post_init__(self):
         checks.in_range(self, 0, 1, "label_smoothing")
+        checks.weights(self, "class_weights")
 
 
 @dataclass
@@ -76,10 +77,7 @@ class MultiLabelClassificationConfig:
 
     def __post_init__(self):
         checks.in_range(self, 0, 1, "label_smoothing")
-        for w in self.pos_weight or []:
-            if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
-                raise checks.FieldError("pos_weight", self.pos_weight, f"{w!r} is not a weight >= 0",
-                                        hint="give one number >= 0 per label, e.g. pos_weight=[2.0,1.0,1.0]")
+        checks.weights(self, "pos_weight")
 
 
 @dataclass
@@ -90,6 +88,7 @@ class TokenClassificationConfig:
 
     def __post_init__(self):
         checks.in_range(self, 0, 1, "label_smoothing")
+        checks.weights(self, "class_weights")
 
 
 @dataclass
