@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Iterator
 
@@ -138,7 +139,11 @@ class TableSource(FileSource):
                 if value is None:  # JSON null: not the text "None"
                     raise NlpfError(f"{path}:{number}: '{name}' (data.{key}_field) is null",
                                     hint="give every example its text, or remove the line")
-                ex[key] = str(value)
+                if not isinstance(value, str):  # a number, object or list would be trained on as its repr
+                    raise NlpfError(f"{path}:{number}: '{name}' (data.{key}_field) is a JSON "
+                                    f"{_json_kind(value)}, not a string: {json.dumps(value)[:60]}",
+                                    hint="write the text as a JSON string, or point the field at another key")
+                ex[key] = value
         for key, name in (cfg.columns or {}).items():
             value = get_field(row, str(name), path, number, f"data.columns.{key}")
             if key in LIST_KEYS and isinstance(value, str):
@@ -153,6 +158,10 @@ class TableSource(FileSource):
                                 + ("holds a null label name" if raw is not None else "is null"),
                                 hint="give every example its label ([] for no label of a multi-label task), "
                                 "or remove the line")  # else JSON null would become the label "None"
+            if isinstance(raw, dict) or (isinstance(raw, list) and any(isinstance(n, (dict, list)) for n in raw)):
+                raise NlpfError(f"{path}:{number}: '{cfg.label_field}' (data.label_field) is not a label: "
+                                f"{json.dumps(raw)[:60]}",
+                                hint="a label is a string, number or boolean (a list of them for multi-label)")
             if isinstance(raw, str) and cfg.get("label_separator"):  # several labels in one cell
                 raw = [name.strip() for name in raw.split(cfg.label_separator) if name.strip()]
             if isinstance(raw, list):  # multi-label: each name mapped; [] is no label
@@ -252,3 +261,8 @@ def build_packaged(cfg) -> PackagedSource:
     """A pinned wheel's member. Fields: package, version, sha256, member, format (csv | tsv | jsonl | text),
     the field mapping of csv/jsonl, split options."""
     return PackagedSource(cfg)
+
+
+def _json_kind(value) -> str:
+    return {bool: "boolean", int: "number", float: "number", dict: "object", list: "list"}.get(type(value), type(value).__name__)
+

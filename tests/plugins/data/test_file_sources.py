@@ -175,6 +175,19 @@ def test_a_null_text_is_an_error_not_the_text_none(tmp_path):
         source(name="jsonl", path=str(path)).splits()
 
 
+@pytest.mark.parametrize("value, kind", [(5, "number"), ({"a": 1}, "object"), (["x", "y"], "list"), (True, "boolean")])
+def test_a_text_that_is_no_string_is_an_error_not_its_repr(tmp_path, value, kind):
+    path = write_jsonl(tmp_path / "mixed.jsonl", [{"text": "fine", "label": 1}, {"text": value, "label": 0}])
+    with pytest.raises(NlpfError, match=rf"mixed.jsonl:2: 'text' \(data.text_field\) is a JSON {kind}, not a string"):
+        source(name="jsonl", path=str(path)).splits()
+
+
+def test_an_object_label_is_an_error(tmp_path):
+    path = write_jsonl(tmp_path / "dict.jsonl", [{"text": "fine", "label": 1}, {"text": "odd", "label": {"a": 1}}])
+    with pytest.raises(NlpfError, match=r"dict.jsonl:2: 'label' \(data.label_field\) is not a label"):
+        source(name="jsonl", path=str(path)).splits()
+
+
 def test_tokens_and_tags_of_different_lengths_name_the_example(tmp_path):
     from framework.data.pipeline import build_datasets
     from framework.tokenizers import build_tokenizer
