@@ -161,6 +161,21 @@ def upgrade_hf_names(group: str, node: Any) -> Any:
     return node
 
 
+def _check_override_shapes(overrides: Sequence[str]) -> None:
+    """Mistakes Hydra reports in its own terms (a lexer error, 'not in struct'), named here in ours."""
+    for o in overrides:
+        if o.startswith("-"):
+            raise ConfigError(f"unknown option '{o}'", hint="nlpf's options are --debug and --multirun; everything else is key=value")
+        key, eq, value = o.partition("=")
+        if eq and not key.lstrip("+~"):
+            raise ConfigError(f"cannot parse override '{o}': no key before '='", hint="overrides look like key=value")
+        if eq and key.lstrip("+~") in _group_names() and value.lstrip().startswith("{"):
+            group = key.lstrip("+~")
+            raise ConfigError(f"'{group}' is a config group: {group}= takes an option name, not a mapping",
+                              hint=f"choose an option ({group}={'|'.join(_group_options(group)[:4]) or 'NAME'}) and "
+                              f"set its fields one by one: {group}.KEY=VALUE")
+
+
 def compose(overrides: Sequence[str] = (), config_name: str = CONFIG_NAME) -> DictConfig:
     """Compose `conf/` plus plugin config dirs with Hydra overrides; errors become ConfigError."""
     from hydra import compose as hydra_compose
@@ -169,6 +184,7 @@ def compose(overrides: Sequence[str] = (), config_name: str = CONFIG_NAME) -> Di
     from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 
     overrides = list(overrides)
+    _check_override_shapes(overrides)
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
         try:
@@ -188,6 +204,11 @@ def compose(overrides: Sequence[str] = (), config_name: str = CONFIG_NAME) -> Di
                               hint="overrides look like key=value, +new_key=value or ~key") from None
         except ConfigCompositionException as err:
             message = str(err)
+            taken = re.search(r"An item is already at '([^']+)'", message)
+            if taken:  # +key on a key the config has
+                key = taken.group(1)
+                raise ConfigError(f"'+{key}' adds a key, but '{key}' is already in the config",
+                                  hint=f"write {key}=VALUE to change it (++{key}=VALUE adds or changes)") from None
             ambiguous = re.match(r"Ambiguous value for argument '([^']+)'", message)
             if ambiguous:  # key=a,b outside a sweep: say the three ways Hydra reads a comma
                 key, _, value = ambiguous.group(1).partition("=")

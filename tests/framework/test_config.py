@@ -232,3 +232,14 @@ def test_a_misspelt_command_argument_is_called_an_argument():
     with pytest.raises(ConfigError) as err:
         config.parse_into(GenerateArgs, ["promt=hello"])
     assert err.value.message == "unknown argument 'promt'. Did you mean 'prompt'?"
+
+
+@pytest.mark.parametrize("override, message, hint", [
+    ("=3", "cannot parse override '=3': no key before '='", "key=value"),
+    ("model={a:1}", "'model' is a config group: model= takes an option name, not a mapping", "model.KEY=VALUE"),
+    ("+seed=1", "'+seed' adds a key, but 'seed' is already in the config", "write seed=VALUE"),
+    ("--bogus", "unknown option '--bogus'", "--debug and --multirun")])
+def test_override_syntax_mistakes_are_named_in_nlpf_terms(override, message, hint):
+    with pytest.raises(ConfigError) as err:
+        config.load([override])
+    assert err.value.message == message and hint in err.value.hint
