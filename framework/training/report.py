@@ -5,7 +5,7 @@ import csv
 import math
 from pathlib import Path
 
-from framework.errors import NlpfError
+from framework.errors import NlpfError, did_you_mean
 
 
 def read_log(run_dir: Path) -> dict[str, list[tuple[float, float]]]:
@@ -73,10 +73,24 @@ def render(run_dir: Path, out: Path) -> Path:
         ax.axis("off")
     fig.suptitle(str(run_dir))
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+
+
+FORMATS = (".png", ".pdf", ".svg")
+
+
+def _check_out(out: Path) -> None:
+    """out= names an image file in an existing directory, in a format the report is drawn in."""
+    if out.is_dir():
+        raise NlpfError(f"out={out} is a directory", hint=f"name a file: out={out / 'report.png'}")
+    if out.suffix.lower() not in FORMATS:
+        raise NlpfError(f"out={out}: the report is drawn as {', '.join(FORMATS)}, not '{out.suffix or 'no suffix'}'",
+                        hint=f"out={out.with_suffix('.png')}")
+    if not out.parent.is_dir():
+        raise NlpfError(f"out={out}: the directory '{out.parent}' does not exist", hint="create it first, or choose "
+                        "another out=")
 
 
 def report_command(args: list[str], ctx) -> int:
@@ -86,6 +100,9 @@ def report_command(args: list[str], ctx) -> int:
             out = Path(a[4:])
         elif run_dir is None and "=" not in a:
             run_dir = Path(a)
+        elif "=" in a:
+            raise NlpfError(f"unknown argument '{a.split('=', 1)[0]}'." + did_you_mean(a.split("=", 1)[0], ["out"]),
+                            hint="nlpf report RUN_DIR [out=FILE.png]")
         else:
             raise NlpfError(f"cannot parse argument '{a}'", hint="nlpf report RUN_DIR [out=FILE.png]")
     if run_dir is None:
@@ -93,6 +110,8 @@ def report_command(args: list[str], ctx) -> int:
     if not run_dir.is_dir():
         raise NlpfError(f"run directory '{run_dir}' does not exist",
                         hint="pass a directory written by `nlpf train` (runs/<experiment>/<time> by default)")
+    if out is not None:
+        _check_out(out)
     path = render(run_dir, out or run_dir / "report.png")
     print(path)
     return 0

@@ -126,7 +126,7 @@ def test_unknown_init_from(tmp_path, capsys):
     assert "no nlpf checkpoint" in capsys.readouterr().err
 
 
-def test_report_renders_curves(tmp_path):
+def test_report_renders_curves(tmp_path, capsys):
     run = tmp_path / "r"
     (run / "logs").mkdir(parents=True)
     (run / "logs" / "metrics.csv").write_text(
@@ -141,6 +141,14 @@ def test_report_renders_curves(tmp_path):
     png = (run / "report.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert cli.main(["report", str(tmp_path / "missing")]) == 2
+    for out, says in ((tmp_path, "is a directory"), (tmp_path / "r.txt", "drawn as .png, .pdf, .svg"),
+                      (tmp_path / "nodir" / "r.png", "does not exist")):
+        assert cli.main(["report", str(run), f"out={out}"]) == 2
+        assert says in capsys.readouterr().err
+    assert not (tmp_path / "nodir").exists() and not (tmp_path.parent / f"{tmp_path.name}.png").exists()
+    assert cli.main(["report", str(run), f"outt={tmp_path / 'r.png'}"]) == 2
+    assert "Did you mean 'out'" in capsys.readouterr().err
+    assert cli.main(["report", str(run), f"out={tmp_path / 'r.svg'}"]) == 0 and (tmp_path / "r.svg").is_file()
 
 
 def test_t5_seq2seq_reports_bleu_next_to_copy_baseline(tmp_path, capsys):
