@@ -82,7 +82,8 @@ def list_command(args: list[str], ctx) -> int:
         else:
             raise NlpfError(f"unexpected argument '{a}'", hint="usage: nlpf list [KIND] [--format text|markdown|json] [--from DISTRIBUTION]")
     if fmt not in ("text", "markdown", "json"):
-        raise NlpfError(f"unknown format '{fmt}'." + did_you_mean(fmt, ["text", "markdown", "json"]))
+        raise NlpfError(f"unknown format '{fmt}'." + did_you_mean(fmt, ["text", "markdown", "json"]),
+                        hint="formats: text, markdown, json")
     if kind is not None:
         aliases = {"model": "architecture", "models": "architecture", "architectures": "architecture"}
         kind = aliases.get(kind, kind.rstrip("s") if kind.rstrip("s") in Registries.KINDS else kind)

@@ -109,6 +109,8 @@ def _parse_new(args: list[str]) -> tuple[str, Path]:
             raise NlpfError(f"unexpected argument '{a}'", hint=USAGE)
     if name is None:
         raise NlpfError("missing plugin NAME", hint=USAGE)
+    if parent.exists() and not parent.is_dir():
+        raise NlpfError(f"--dir {parent} is a file, not a directory", hint="name the directory the package goes in")
     return name, parent
 
 

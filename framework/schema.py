@@ -13,6 +13,16 @@ SCHEDULERS = ("constant", "linear", "cosine")
 PRECISIONS = ("auto", "32", "32-true", "64", "64-true", "16-mixed", "16-true", "bf16-mixed", "bf16-true", "16", "bf16")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu", "hpu")
 LOGGERS = ("csv", "tensorboard")
+# Lightning's registered strategy names (pytorch_lightning.strategies.StrategyRegistry), kept here so that a
+# misspelt one is caught when the config is composed, not after the data is loaded
+STRATEGIES = ("auto", "ddp", "ddp_spawn", "ddp_fork", "ddp_notebook", "ddp_find_unused_parameters_true",
+              "ddp_find_unused_parameters_false", "ddp_spawn_find_unused_parameters_true",
+              "ddp_spawn_find_unused_parameters_false", "ddp_fork_find_unused_parameters_true",
+              "ddp_fork_find_unused_parameters_false", "ddp_notebook_find_unused_parameters_true",
+              "ddp_notebook_find_unused_parameters_false", "fsdp", "fsdp_cpu_offload", "deepspeed",
+              "deepspeed_stage_1", "deepspeed_stage_2", "deepspeed_stage_2_offload", "deepspeed_stage_3",
+              "deepspeed_stage_3_offload", "deepspeed_stage_3_offload_nvme", "single_device", "single_tpu",
+              "single_xla", "xla", "xla_debug")
 
 # config group -> registry that owns the `name` in it
 COMPONENT_GROUPS = {
@@ -83,6 +93,7 @@ class TrainerConfig:
             raise checks.FieldError("early_stopping_patience", self.early_stopping_patience,
                                     "needs validation, but trainer.limit_val_batches=0 turns it off",
                                     hint="drop trainer.early_stopping_patience or trainer.limit_val_batches=0")
+        checks.one_of(self, "strategy", STRATEGIES)
         if self.find_unused_parameters and str(self.strategy) != "ddp":  # only DDP searches for them
             raise checks.FieldError("find_unused_parameters", True, f"needs trainer.strategy=ddp, not {str(self.strategy)!r}",
                                     hint="use trainer=ddp (or trainer.strategy=ddp) with it")

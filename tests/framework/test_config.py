@@ -243,3 +243,13 @@ def test_override_syntax_mistakes_are_named_in_nlpf_terms(override, message, hin
     with pytest.raises(ConfigError) as err:
         config.load([override])
     assert err.value.message == message and hint in err.value.hint
+
+
+def test_strategies_are_lightnings_registered_names():
+    from pytorch_lightning.strategies import StrategyRegistry
+
+    from framework.schema import STRATEGIES
+
+    assert set(StrategyRegistry.available_strategies()) <= set(STRATEGIES)  # a new Lightning name must be added
+    with pytest.raises(ConfigError, match="'trainer.strategy'.*Did you mean 'ddp'"):
+        config.load(["trainer.strategy=ddpp"])

@@ -76,6 +76,9 @@ def test_refuses_to_overwrite_and_reports_usage_errors(tmp_path, capsys):
     assert "Did you mean 'new'" in capsys.readouterr().err
     assert cli.main(["plugin", "new"]) == 2
     assert "missing plugin NAME" in capsys.readouterr().err
+    (tmp_path / "notes.txt").write_text("x")
+    assert cli.main(["plugin", "new", "nlpf-gadget", "--dir", str(tmp_path / "notes.txt")]) == 2
+    assert "is a file, not a directory" in capsys.readouterr().err
 
 
 @pytest.mark.slow
