@@ -58,6 +58,7 @@ class Context:
     def __init__(self, debug: bool, multirun: bool):
         self.debug = debug
         self.multirun = multirun
+        self.job_num: int | None = None  # the job's number in a --multirun sweep
 
 
 def _usage() -> str:
@@ -183,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = 0
             for i, job in enumerate(jobs):
                 print(f"[multirun] job {i}: {' '.join(job)}", file=sys.stderr)
+                ctx.job_num = i  # a job's own run directory under a shared run_dir= (nlpf train)
                 code = max(code, handler(job, ctx) or 0)
             return code
         return handler(cmd_args, ctx) or 0

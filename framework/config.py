@@ -169,7 +169,7 @@ def _check_override_shapes(overrides: Sequence[str]) -> None:
         key, eq, value = o.partition("=")
         if eq and not key.lstrip("+~"):
             raise ConfigError(f"cannot parse override '{o}': no key before '='", hint="overrides look like key=value")
-        if eq and key.lstrip("+~") in _group_names() and value.lstrip().startswith("{"):
+        if eq and key.lstrip("+~") in _group_names() and value.lstrip().startswith("{") and "_target_" not in value:
             group = key.lstrip("+~")
             raise ConfigError(f"'{group}' is a config group: {group}= takes an option name, not a mapping",
                               hint=f"choose an option ({group}={'|'.join(_group_options(group)[:4]) or 'NAME'}) and "

@@ -45,8 +45,18 @@ class TokensPerSecond(pl.Callback):
             self._outside += time.perf_counter() - self._paused
             self._paused = None
 
+    def _outside_now(self) -> float:
+        """Seconds outside training this epoch in this process, the validation now running included."""
+        return self._outside + (time.perf_counter() - self._paused if self._paused is not None else 0.0)
+
     def _training_seconds(self) -> float:
-        return time.perf_counter() - self._start - self._outside + self._carry[1]
+        ours = time.perf_counter() - self._start - self._outside_now() if self._start is not None else 0.0
+        return ours + self._carry[1]
+
+    def _in_epoch(self) -> bool:
+        """Whether this epoch has counted anything: batches in this process, or carried over from before a resume
+        (a run stopped during the epoch's validation resumes with no batch left to train in it)."""
+        return self._start is not None or any(self._carry)
 
     def _tokens_so_far(self) -> float:
         return (float(self._tokens) if self._tokens is not None else 0.0) + self._carry[0]
@@ -57,8 +67,8 @@ class TokensPerSecond(pl.Callback):
 
     def state_dict(self) -> dict:
         current = None
-        if self._start is not None:  # inside an epoch: what it has counted so far
-            current = [self._tokens_so_far(), self._training_seconds(), self._outside + self._carry[2]]
+        if self._in_epoch():  # inside an epoch: what it has counted so far
+            current = [self._tokens_so_far(), self._training_seconds(), self._outside_now() + self._carry[2]]
         fit = time.perf_counter() - self._fit_start if self._fit_start is not None else 0.0
         return {"epochs": list(self.epochs), "seconds_before": self.seconds_before + fit, "current": current}
 
@@ -83,14 +93,14 @@ class TokensPerSecond(pl.Callback):
         pl_module.log("train/tokens_per_s", tokens / max(elapsed, 1e-9), prog_bar=True, on_step=True, on_epoch=False)
 
     def on_validation_start(self, trainer, pl_module):
-        if self._start is not None and not trainer.sanity_checking:
+        if self._in_epoch() and not trainer.sanity_checking:
             self._paused = time.perf_counter()
 
     def on_train_epoch_start(self, trainer, pl_module):
         self._tokens, self._start, self._paused, self._outside = None, None, None, 0.0
 
     def on_train_epoch_end(self, trainer, pl_module):
-        if self._start is None:
+        if not self._in_epoch():
             return
         self._resume()
         seconds = self._training_seconds()
@@ -143,6 +153,9 @@ class NlpfCheckpoint(pl.Callback):
         self.best = state_dict.get("best")
 
 
+STATE_KEY = "AtomicModelCheckpoint"
+
+
 class AtomicModelCheckpoint(ModelCheckpoint):
     """Lightning's checkpoint (for exact resume), written to a temporary file and renamed into place, so a run
     killed while saving still has its previous last.ckpt intact.
@@ -155,6 +168,13 @@ class AtomicModelCheckpoint(ModelCheckpoint):
         super().__init__(*args, **kwargs)
         self._pending: list[tuple[str, str]] = []
         self._in_batch_end = False
+        self._after_validation = False  # a step checkpoint was due at the batch before this validation
+
+    @property
+    def state_key(self) -> str:
+        # Lightning's key names every_n_train_steps: resuming with another trainer.checkpoint_every_n_steps would
+        # warn about a missing callback (nlpf itself names the changed setting); old keys are renamed on load
+        return STATE_KEY
 
     def _save_checkpoint(self, trainer, filepath: str) -> None:
         tmp = f"{filepath}.tmp"
@@ -186,6 +206,15 @@ class AtomicModelCheckpoint(ModelCheckpoint):
         self._publish(trainer)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        # a step checkpoint taken before a validation would resume without running it (Lightning takes it as
+        # done): at the last batch the epoch-end checkpoint follows, mid-epoch it is taken after the validation
+        loop = trainer.fit_loop.epoch_loop
+        if loop.batch_progress.is_last_batch:
+            return
+        if self._every_n_train_steps >= 1 and trainer.global_step % self._every_n_train_steps == 0 \
+                and loop._should_check_val_fx(trainer.fit_loop._data_fetcher):
+            self._after_validation = True
+            return
         self._in_batch_end = True
         try:
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
@@ -194,6 +223,13 @@ class AtomicModelCheckpoint(ModelCheckpoint):
 
     def on_validation_start(self, trainer, pl_module) -> None:
         self._publish(trainer)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if self._after_validation and not trainer.sanity_checking:
+            self._after_validation = False
+            if not self._should_skip_saving_checkpoint(trainer):
+                self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self._publish(trainer)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -54,6 +55,60 @@ def _prepare_run_dir(args: list[str]):
     return cfg, run_dir, ckpt
 
 
+def _unstarted(run_dir: Path) -> bool:
+    """A run directory left by a run stopped before its first training step (a SIGTERM during start-up): its frozen
+    config and at most a log header; no checkpoint, no metrics.json. Nothing there to resume or to lose."""
+    if not (run_dir / "resolved.yaml").is_file() or (run_dir / rundir.DONE_FILE).exists():
+        return False
+    if any(p.is_file() for p in (run_dir / "checkpoints").rglob("*")):
+        return False
+    log = run_dir / "logs" / "metrics.csv"
+    return not log.is_file() or len(log.read_text(errors="replace").splitlines()) <= 1
+
+
+class StartupStop:
+    """Until the first training step, SIGTERM stops `nlpf train` at once (as Preempted, nothing saved), so that it
+    ends through the clean-up of any failure before the first step instead of dying with a half-made run directory.
+    Lightning calls the SIGTERM handler it finds beside its own, so after the first step this one only steps aside
+    (GracefulStop switches it off and saves the checkpoints)."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self._previous = None
+
+    def __enter__(self) -> "StartupStop":
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+            self.active = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.active = False
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
+
+    def _on_sigterm(self, signum, frame) -> None:
+        if self.active:
+            self.active = False
+            raise rundir.Preempted("SIGTERM", -1, [])
+
+
+def _stopped_before_training(signal_name: str, run_dir: Path, resumed: bool) -> rundir.Preempted:
+    """A signal before the first step: nothing new to save; a new run's directory is removed (nothing to resume)."""
+    stop = rundir.Preempted(signal_name, -1, [])
+    stop.removed = None
+    launch.remove_handoffs()
+    if not resumed and not launch.is_secondary_rank():
+        from framework.training.safety import discard_unstarted_run
+
+        discard_unstarted_run(run_dir)
+        stop.removed = None if run_dir.exists() else run_dir  # kept when it holds files of someone else's
+    return stop
+
+
 def _set_up_run(cfg, args=()):
     """Rank 0: adopt init_from's architecture, resolve precision, choose (or resume) the run directory, freeze."""
     from framework.config import check_max_length, check_pairing, freeze
@@ -67,7 +122,18 @@ def _set_up_run(cfg, args=()):
     if str(cfg.trainer.precision) == precision.AUTO:  # frozen resolved, so every rank and a resume agree
         cfg.trainer.precision, why = precision.resolve(cfg.trainer)
         _say(f"trainer.precision=auto: {cfg.trainer.precision} ({why})")
+    if cfg.resume == "auto" and cfg.run_dir and _unstarted(Path(cfg.run_dir)):
+        from framework.training.safety import discard_unstarted_run
+
+        _say(f"resume=auto: run_dir={cfg.run_dir} holds a run stopped before its first step (no checkpoint, no "
+             "logged step); starting it afresh")
+        discard_unstarted_run(Path(cfg.run_dir))
     run_dir, ckpt = rundir.resolve_resume(cfg.resume, cfg.run_dir, cfg.experiment_name)
+    if ckpt is not None and run_dir is not None and (run_dir / rundir.DONE_FILE).is_file():
+        raise NlpfError(f"run {run_dir} already finished (it has {rundir.DONE_FILE}): resuming would train it again "
+                        "and overwrite its results",
+                        hint=f"to train longer, start a new run from its weights with init_from={run_dir} (and the "
+                        "trainer.max_steps or trainer.max_epochs you want); resume= continues interrupted runs only")
     if cfg.resume and ckpt is None:
         _say(f"resume={cfg.resume}: no interrupted run of '{cfg.experiment_name}' to continue; starting a new run")
     if run_dir is None:
@@ -169,7 +235,16 @@ def _print_metrics(split: str, metrics: dict[str, float]) -> None:
 
 def run_training(args: list[str]) -> dict:
     cfg, run_dir, resume_ckpt = _prepare_run_dir(args)  # first, so config mistakes are reported before torch loads
+    with StartupStop() as startup:
+        try:
+            return _run(cfg, run_dir, resume_ckpt, startup)
+        except rundir.Preempted as stop:
+            if stop.step >= 0 or hasattr(stop, "removed"):
+                raise
+            raise _stopped_before_training(stop.signal_name, run_dir, resume_ckpt is not None) from None
 
+
+def _run(cfg, run_dir: Path, resume_ckpt: Path | None, startup: StartupStop) -> dict:
     import pytorch_lightning as pl
     import torch
 
@@ -200,7 +275,7 @@ def run_training(args: list[str]) -> dict:
             module.model.compile()
         datamodule = DataModule(run.cfg, run.datasets, run.tokenizer, run.objective.task)
         monitor, mode = monitor_for(run.objective.task, run.labels)
-        trainer, nlpf_ckpt = make_trainer(run.cfg, run_dir, monitor, mode, _save_fn(run, module))
+        trainer, nlpf_ckpt = make_trainer(run.cfg, run_dir, monitor, mode, _save_fn(run, module), startup)
         start = time.perf_counter()
         try:
             trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_ckpt) if resume_ckpt else None)
@@ -210,7 +285,9 @@ def run_training(args: list[str]) -> dict:
             _raise_as(_unused_parameters_error(err, module), err)
     except safety.SIGTERMException:
         stop = next(c for c in trainer.callbacks if isinstance(c, safety.GracefulStop))
-        raise stop.preempted(trainer) from None
+        if stop.saved or launch.is_secondary_rank():
+            raise stop.preempted(trainer) from None
+        raise _stopped_before_training(stop.signal_name or "SIGTERM", run_dir, resume_ckpt is not None) from None
     except BaseException as err:
         launch.remove_handoffs()
         if (trainer is None or trainer.global_step == 0 or isinstance(err, ConfigError)) and not launch.is_secondary_rank():
@@ -243,10 +320,29 @@ def run_training(args: list[str]) -> dict:
     return results
 
 
+def _per_job_run_dir(args: list[str], ctx) -> list[str]:
+    """A sweep (--multirun) with run_dir=DIR: each job in its own DIR/N, N the job's number, as Hydra gives each
+    job its own directory (one DIR for all would hold job 0's run when job 1 starts)."""
+    if not getattr(ctx, "multirun", False) or not any(a.startswith("run_dir=") for a in args):
+        return args
+    number = ctx.job_num
+    return [f"{a.rstrip('/')}/{number}" if a.startswith("run_dir=") else a for a in args]
+
+
 def train(args: list[str], ctx) -> int:
+    args = _per_job_run_dir(args, ctx)
     try:
         run_training(args)
     except rundir.Preempted as stop:  # SIGTERM/SIGINT: checkpoint saved, exit 128 + signal number
+        if hasattr(stop, "removed"):  # before the first step: nothing new to save
+            if stop.removed is not None:
+                _say(f"stopped by {stop.signal_name} before the first training step; removed the unstarted run "
+                     f"directory {stop.removed}")
+                _say("  hint: run the same command again to start it")
+            else:
+                _say(f"stopped by {stop.signal_name} before the first training step; nothing new saved")
+                _say(f"  hint: {rundir.RESUME_HINT}")
+            return stop.exit_code
         _say(f"stopped by {stop.signal_name} after step {stop.step}; saved "
              + (", ".join(str(p) for p in stop.saved) or "nothing (not rank 0)"))
         _say(f"  hint: {rundir.RESUME_HINT}")

@@ -6,7 +6,8 @@
   before the first step after a resume, so dropout and masking continue exactly as without the interruption.
 - `GracefulStop`: SIGTERM (cluster preemption; Lightning's handler) and SIGINT (Ctrl+C; ours) end training
   after the current step, save the Lightning checkpoint and nlpf's `last`, and `nlpf train` exits with
-  128 + the signal number and says how to resume. A second Ctrl+C stops at once.
+  128 + the signal number and says how to resume. A second Ctrl+C stops at once. Before the first step
+  nothing is saved (framework.training.commands.StartupStop: an unstarted run's directory is removed).
 - `ContinuingCSVLogger` + `ContinueLog`: a resumed run continues logs/metrics.csv instead of replacing it.
 - `discard_unstarted_run`: a run that fails before its first step leaves no half-made run directory.
 """
@@ -99,7 +100,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise
 
     def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
-        return load_training_checkpoint(Path(path), map_location or "cpu")
+        checkpoint = load_training_checkpoint(Path(path), map_location or "cpu")
+        callbacks = checkpoint.get("callbacks")
+        if isinstance(callbacks, dict):  # checkpoints of earlier versions keyed it by its settings
+            from framework.training.callbacks import STATE_KEY
+
+            for key in [k for k in callbacks if isinstance(k, str) and k.startswith(STATE_KEY + "{")]:
+                callbacks[STATE_KEY] = callbacks.pop(key)
+        return checkpoint
 
 
 def _rng_states() -> dict:
@@ -122,32 +130,74 @@ def _set_rng_states(states: dict) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+def _loaders(trainer) -> list:
+    out = []
+    for loaders in (trainer.fit_loop._combined_loader, trainer.fit_loop.epoch_loop.val_loop._combined_loader):
+        out += list(getattr(loaders, "flattened", None) or [])
+    return out
+
+
 class RngStates(pl.Callback):
-    """Saves the random states with every checkpoint and restores them before the first step after a resume
-    (not when the checkpoint is read: building the data loader draws from the torch generator in between)."""
+    """Saves the random states with every checkpoint and restores them right before the first step after a resume
+    (not when the checkpoint is read: building the data loader draws from the torch generator in between), or
+    before the first validation batch when the run was stopped during validation (which runs again from the
+    start, with the states it started with).
+
+    Data loaders get their own generator: a DataLoader draws its iterator's seed from the global torch generator
+    each time an iterator starts (every epoch, every validation), so where a resumed run starts its iterators
+    would shift the numbers dropout and masking see after an epoch-end resume."""
 
     def __init__(self) -> None:
         self._pending: dict | None = None
+        self._before_validation: dict | None = None
 
     def state_dict(self) -> dict:
-        return _rng_states()
+        # restored but not yet applied (a checkpoint taken while a resumed run replays an epoch end): those
+        if self._pending is not None:
+            return self._pending
+        return self._before_validation if self._before_validation is not None else _rng_states()
 
     def load_state_dict(self, state_dict: dict) -> None:
         self._pending = state_dict
 
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+    def _restore(self) -> None:
         if self._pending is not None:
             _set_rng_states(self._pending)
             self._pending = None
+
+    def _own_generators(self, trainer) -> None:
+        for loader in _loaders(trainer):
+            if isinstance(loader, torch.utils.data.DataLoader) and loader.generator is None:
+                loader.generator = torch.Generator()  # seeds only worker processes, never the model's numbers
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._own_generators(trainer)
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._own_generators(trainer)  # the train loader can be built again (reload_dataloaders_every_n_epochs)
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            self._restore()
+            self._before_validation = _rng_states()
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        self._before_validation = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._restore()
 
 
 class GracefulStop(pl.Callback):
     """Stop after the current step on SIGTERM or SIGINT and save the checkpoints to resume from."""
 
-    def __init__(self, lightning_ckpt: Path, save_nlpf: Callable[[Path, int], None], nlpf_last: Path):
+    def __init__(self, lightning_ckpt: Path, save_nlpf: Callable[[Path, int], None], nlpf_last: Path,
+                 startup=None):
         self.lightning_ckpt, self.save_nlpf, self.nlpf_last = Path(lightning_ckpt), save_nlpf, Path(nlpf_last)
         self.signal_name: str | None = None
         self.saved: list[Path] = []
+        self.stepped = False  # whether this process trained a step (else there is nothing new to save)
+        self.startup = startup  # commands.StartupStop, switched off after the first step
         self._previous_sigint = None
         self._trainer = None
 
@@ -170,11 +220,20 @@ class GracefulStop(pl.Callback):
         # the loops check this flag after every step (SIGTERM sets it through Lightning's handler)
         self._trainer._signal_connector.received_sigterm = True
 
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.stepped = True
+        if self.startup is not None:
+            self.startup.active = False
+
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         if not isinstance(exception, SIGTERMException):
             return  # errors (a NaN loss, a bad batch) never overwrite the last good checkpoint
         self.signal_name = self.signal_name or "SIGTERM"
-        trainer.save_checkpoint(str(self.lightning_ckpt))
+        if not self.stepped:
+            return  # stopped before its first step: a resumed run's checkpoint is still the one to resume from
+        # weights_only=False said outright (Lightning logs its default): this is the full training state, which
+        # is read back with torch.load(weights_only=True) all the same
+        trainer.save_checkpoint(str(self.lightning_ckpt), weights_only=False)
         self.saved = [self.lightning_ckpt]
         if trainer.is_global_zero:
             self.save_nlpf(self.nlpf_last, trainer.global_step)

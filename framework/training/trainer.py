@@ -62,13 +62,14 @@ def max_epochs(t) -> int:
     return -1 if int(t.max_steps) > 0 or t.get("max_time") else 1
 
 
-def make_trainer(cfg, run_dir: Path, monitor: str, mode: str, save):
+def make_trainer(cfg, run_dir: Path, monitor: str, mode: str, save, startup=None):
     """(Trainer, NlpfCheckpoint callback). Lightning's own checkpoint (for exact resume) goes to
     RUN_DIR/checkpoints/lightning/last.ckpt; nlpf checkpoints to RUN_DIR/checkpoints/{best,last}."""
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor
 
     from framework.training.callbacks import AtomicModelCheckpoint, LaunchJoined, NlpfCheckpoint, TokensPerSecond
+    from framework.training.callbacks_resume import ResumePoint
     from framework.training.safety import AtomicCheckpointIO, ContinueLog, GracefulStop, RngStates
 
     quiet_lightning()
@@ -79,8 +80,10 @@ def make_trainer(cfg, run_dir: Path, monitor: str, mode: str, save):
         TokensPerSecond(every=max(int(t.log_every_n_steps), 1)),
         nlpf_ckpt,
         RngStates(),
+        ResumePoint(),  # every Lightning checkpoint a point it resumes exactly from (also mid-validation, epoch ends)
         ContinueLog(),
-        GracefulStop(run_dir / "checkpoints" / "lightning" / "last.ckpt", save, run_dir / "checkpoints" / "last"),
+        GracefulStop(run_dir / "checkpoints" / "lightning" / "last.ckpt", save, run_dir / "checkpoints" / "last",
+                     startup),
         AtomicModelCheckpoint(dirpath=str(run_dir / "checkpoints" / "lightning"), filename="step{step}",
                         save_last=True, save_top_k=0, every_n_train_steps=t.checkpoint_every_n_steps,
                         save_on_train_epoch_end=True),

@@ -260,6 +260,8 @@ def test_resume_auto_refuses_a_run_directory_without_a_checkpoint(tmp_path):
     run = tmp_path / "run"
     (run / "logs").mkdir(parents=True)
     (run / "resolved.yaml").write_text("seed: 0\n")
+    # a run that trained and logged steps (one stopped before its first step is started afresh instead)
+    (run / "logs" / "metrics.csv").write_text("step,train/loss\n0,5.0\n")
     code, out = finish(nlpf("train", f"run_dir={run}", "resume=auto", "trainer.max_steps=2"))
     assert code == 2 and "holds a run but no checkpoint to resume from" in out, out[-2000:]
     assert sorted(p.name for p in run.iterdir()) == ["logs", "resolved.yaml"]  # nothing added or replaced
