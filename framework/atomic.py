@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import stat
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -100,6 +102,35 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised as an exception so that the temporary files of `atomic_directory` and of the inference
+    commands' output are removed as on Ctrl-C (the default action kills the process and leaves them behind).
+    A BaseException, like KeyboardInterrupt, so that `except Exception` does not swallow it."""
+
+    exit_code = 128 + signal.SIGTERM  # what a shell reports for a process killed by SIGTERM
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Within the block, SIGTERM raises `Terminated` in the main thread. A further SIGTERM is ignored while the
+    first unwinds (a second exception inside a cleanup would leave the temporary file). A handler someone else
+    installed, or SIG_IGN (nohup-like launchers), is kept; off the main thread signals cannot be handled."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def raise_terminated(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def check_replaceable(directory: Path, ours: set[str], what: str) -> None:

@@ -187,16 +187,18 @@ class InferenceMixin:
         return list(self.predict_stream(texts, batch_size=batch_size, **options))
 
     def predict_stream(self, records: Iterable[Any], batch_size: int = 32, chunk_size: int = 1024,
-                       **options) -> Iterator[dict]:
+                       record_names: Optional[Iterable[str]] = None, **options) -> Iterator[dict]:
         """Like `predict` over an iterable, reading `chunk_size` records ahead; options: max_length, top_k,
-        max_answer_length, threshold, text_field, pair_field, question_field, context_field."""
+        max_answer_length, threshold, text_field, pair_field, question_field, context_field (an option the
+        checkpoint's task does not use is an error). `record_names`: where each record is, for errors
+        ('FILE, line 4'); by default 'example N'."""
         from framework.inference.predict import Predictor
 
         self._text_tokenizer()
         predictor = Predictor(self, self.task, batch_size=batch_size, **options)
         records = ({"text": r.rstrip("\r\n")} if isinstance(r, str) else r for r in records)  # file lines too
         self.model.eval()
-        return predictor.run(records, chunk_size=chunk_size)
+        return predictor.run(records, chunk_size=chunk_size, names=record_names)
 
     # ------------------------------------------------------------ generate
 

@@ -69,6 +69,9 @@ def resolve_options(options: GenerationOptions | None = None, **overrides) -> Ge
     elif not all(isinstance(s, str) for s in o.stop):
         raise NlpfError(f"invalid value {o.stop!r} for 'stop': expected a string or a list of strings",
                         hint="stop='.' or stop='[\".\", \"!\"]'")
+    if "" in o.stop:  # found before the first character: every text would be cut to nothing
+        raise NlpfError("stop= is an empty string, which every text starts with, so every generation would be empty",
+                        hint="give the text to stop at (stop='.' or stop='\\n'), or leave stop= out")
     if o.strategy not in STRATEGIES:
         raise NlpfError(f"unknown strategy '{o.strategy}'." + did_you_mean(o.strategy, STRATEGIES),
                         hint="strategy is one of " + ", ".join(STRATEGIES))

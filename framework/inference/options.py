@@ -79,13 +79,15 @@ class RecordsArgs:
 class PredictArgs(RecordsArgs):
     """`nlpf predict`."""
 
-    pair_field: str = "text_pair"
-    question_field: str = "question"
-    context_field: str = "context"
+    # the task-specific options are None when not given: the Predictor refuses one the checkpoint's task does not
+    # use, and a pair_field= given must be in every example
+    pair_field: Optional[str] = None  # default: an example's "text_pair", when it has one
+    question_field: Optional[str] = None  # QA; default "question"
+    context_field: Optional[str] = None  # QA; default "context"
     max_length: Optional[int] = None
     top_k: Optional[int] = None  # labels with probabilities (classification, default 1); candidates per mask (5)
-    max_answer_length: int = 30  # QA
-    threshold: float = 0.5  # multi-label: the labels whose probability is above it
+    max_answer_length: Optional[int] = None  # QA; default 30
+    threshold: Optional[float] = None  # multi-label: the labels whose probability is above it; default 0.5
 
     def __post_init__(self):
         super().__post_init__()

@@ -69,9 +69,7 @@ def numbered_records(stream: TextIO, fmt: str, text_field: str = "text",
     """`read_records` with the line number of each record (for CSV/TSV the line it ends on), for errors
     about an example that name where it is in the file."""
     if fmt in ("csv", "tsv"):
-        reader = csv.DictReader(stream, delimiter="," if fmt == "csv" else "\t")
-        for row in _decoded(reader, where, lambda: reader.line_num):
-            yield reader.line_num, dict(row)
+        yield from _csv_records(stream, "," if fmt == "csv" else "\t", where)
         return
     for number, line in enumerate(_decoded(stream, where), 1):
         line = line.rstrip("\n").rstrip("\r")
@@ -85,7 +83,52 @@ def numbered_records(stream: TextIO, fmt: str, text_field: str = "text",
         except json.JSONDecodeError as err:
             raise NlpfError(f"{where}, line {number}: not valid JSON ({err.msg})",
                             hint="use format=text for plain text, one example a line") from None
+        if value is None or isinstance(value, (bool, list)):  # str() would make the text 'None' or '[1, 2]'
+            raise NlpfError(f"{where}, line {number}: a JSON {_json_type(value)}, not an object or a text",
+                            hint=f'write one example a line as a JSON object ({{"{text_field}": "..."}}), '
+                                 "or use format=text for plain text")
         yield number, (value if isinstance(value, dict) else {text_field: value})
+
+
+def _json_type(value: Any) -> str:
+    return "null" if value is None else "true/false" if isinstance(value, bool) else "array"
+
+
+def _csv_records(stream: TextIO, delimiter: str, where: str) -> Iterator[tuple[int, dict]]:
+    """(line, row) of a CSV/TSV stream, header first. A row with more or fewer cells than the header, or a quote
+    that is never closed (it swallows the rest of the file), is an error naming its line, as in training
+    (framework.data.readers.read_csv, which reads a whole file and cannot read stdin)."""
+    reader = csv.reader(stream, delimiter=delimiter, strict=True)  # strict: an unclosed quote is an error at EOF
+    rows = _decoded(reader, where, lambda: reader.line_num)
+    start = 1  # the line the current row starts on
+    try:
+        header = next(rows, None)
+        start = reader.line_num + 1
+        for row in rows if header is not None else ():
+            if row:  # a blank line is no example (as csv.DictReader skips it)
+                if len(row) != len(header):
+                    raise NlpfError(f"{where}, line {reader.line_num}: {len(row)} columns but the header has "
+                                    f"{len(header)} ({', '.join(header)})",
+                                    hint="check the delimiter (format=csv|tsv) and the quoting of that row")
+                yield reader.line_num, dict(zip(header, row))
+            start = reader.line_num + 1
+    except csv.Error as err:
+        if "unexpected end of data" in str(err):
+            raise NlpfError(f"{where}, line {start}: a quote opened in the row that starts on this line is never "
+                            "closed, so it swallows the rest of the file",
+                            hint='close the quote; a quote inside a quoted cell is written twice ("")') from None
+        raise NlpfError(f"{where}, line {reader.line_num}: not valid {'CSV' if delimiter == ',' else 'TSV'} ({err})",
+                        hint='check the quoting of that row: a quoted cell is "..." with "" for a quote inside') from None
+
+
+def text_value(value: Any, key: str, where: str) -> str:
+    """An example's text under `key`. JSON null, true/false, a list or an object is an error: str() would turn it
+    into the text 'None' or 'True' and label, score, embed or continue that. Numbers are kept as written (as
+    training reads them)."""
+    if value is None or isinstance(value, (bool, list, dict)):
+        raise NlpfError(f"{where}: '{key}' is {json.dumps(value)}, not a text",
+                        hint=f'write it as a JSON string ({{"{key}": "..."}}) or leave the example out')
+    return str(value)
 
 
 def chunks(items: Iterable[Any], size: int) -> Iterator[list]:
@@ -97,14 +140,46 @@ def chunks(items: Iterable[Any], size: int) -> Iterator[list]:
         yield block
 
 
-def _field(record: dict, key: str, number: int, hint_keys: Sequence[str]) -> Any:
+def _field(record: dict, key: str, where: str, hint_keys: Sequence[str]) -> Any:
+    """record[key]; `where` names the example ('example 3', or 'FILE, line 4' from the CLI)."""
     if key not in record:
         from framework.errors import did_you_mean
 
-        raise NlpfError(f"example {number} has no field '{key}' (fields: {', '.join(map(str, record))})."
+        raise NlpfError(f"{where}: no field '{key}' (fields: {', '.join(map(str, record))})."
                         + did_you_mean(key, [str(k) for k in record]),
                         hint=f"name the field with {hint_keys[0]}=FIELD")
     return record[key]
+
+
+def _text_field(record: dict, key: str, where: str, option: str) -> str:
+    return text_value(_field(record, key, where, [option]), key, where)
+
+
+# options that only some tasks use: given for another task, they would be silently ignored
+TASK_OPTIONS = {
+    "threshold": ("multilabel",),
+    "top_k": ("classification", "mlm"),
+    "pair_field": ("classification", "regression", "multilabel"),
+    "question_field": ("qa",),
+    "context_field": ("qa",),
+    "max_answer_length": ("qa",),
+}
+
+
+def check_task_options(task: str, given: dict) -> None:
+    """Refuse an option (not None in `given`) that this task does not use, naming what it is for."""
+    from framework.inference.api import _TASK_WORDS
+
+    for name, tasks in TASK_OPTIONS.items():
+        if given.get(name) is None or task in tasks:
+            continue
+        words = [_TASK_WORDS.get(t, t) for t in tasks]
+        what = ", ".join(words[:-1]) + (" or " if len(words) > 1 else "") + words[-1]
+        hint = f"drop {name}="
+        if name == "threshold" and task == "classification":
+            hint += "; a single-label classifier gives its most probable label (top_k=N gives the N best)"
+        raise NlpfError(f"{name}= only applies to {what}; this checkpoint is {_TASK_WORDS.get(task, task)}",
+                        hint=hint)
 
 
 # ---------------------------------------------------------------- batching
@@ -163,26 +238,35 @@ class Predictor:
     """Runs one task over records, a batch at a time. Built by `Pipeline.predict*`."""
 
     def __init__(self, pipeline, task: str, batch_size: int = 32, max_length: Optional[int] = None,
-                 top_k: Optional[int] = None, max_answer_length: int = 30, text_field: str = "text",
-                 pair_field: str = "text_pair", question_field: str = "question", context_field: str = "context",
-                 threshold: float = 0.5):
+                 top_k: Optional[int] = None, max_answer_length: Optional[int] = None, text_field: str = "text",
+                 pair_field: Optional[str] = None, question_field: Optional[str] = None,
+                 context_field: Optional[str] = None, threshold: Optional[float] = None):
+        """The task-specific options are None when not given: given to a task that does not use them, they are
+        an error, not ignored. pair_field given means every example has that pair; by default an example's
+        'text_pair' is used when it has one."""
         if task not in TASKS:
             from framework.inference.api import BARE_ENCODER_HINT
 
             raise NlpfError(f"this checkpoint's task is '{task}', which `predict` does not handle",
                             hint=BARE_ENCODER_HINT if task == "encoder" else
                             "use `nlpf generate` for language models and `nlpf translate` for seq2seq models")
+        check_task_options(task, dict(top_k=top_k, max_answer_length=max_answer_length, pair_field=pair_field,
+                                      question_field=question_field, context_field=context_field,
+                                      threshold=threshold))
         self.p = pipeline
         self.task = task
         self.batch_size = batch_size
         self.max_length = max_length or pipeline.max_length
         self.top_k = top_k or (5 if task == "mlm" else 1)  # labels, or fill-mask candidates (5 as in transformers)
-        self.max_answer_length = max_answer_length
+        self.max_answer_length = max_answer_length or 30
+        threshold = 0.5 if threshold is None else threshold
         if not 0 <= float(threshold) <= 1:
             raise NlpfError(f"invalid value {threshold!r} for 'threshold': a probability, from 0 to 1",
                             hint="e.g. threshold=0.5 (a label is given when its probability is above it)")
         self.threshold = float(threshold)  # multi-label: a label is given when its probability is above it
-        self.fields = dict(text=text_field, pair=pair_field, question=question_field, context=context_field)
+        self.pair_required = pair_field is not None
+        self.fields = dict(text=text_field, pair=pair_field or "text_pair", question=question_field or "question",
+                           context=context_field or "context")
         tok = pipeline.tokenizer
         self.pad_id = tok.pad_id if tok.pad_id is not None else 0
         self.mask_id = tok.mask_id
@@ -201,17 +285,21 @@ class Predictor:
     def _label(self, index: int) -> str:
         return self.labels[index] if self.labels and index < len(self.labels) else str(index)
 
-    def run(self, records: Iterable[dict], chunk_size: int = 1024) -> Iterator[dict]:
-        """Predictions in input order, reading `chunk_size` records ahead."""
+    def run(self, records: Iterable[dict], chunk_size: int = 1024,
+            names: Optional[Iterable[str]] = None) -> Iterator[dict]:
+        """Predictions in input order, reading `chunk_size` records ahead. `names` says where each record is, for
+        errors ('FILE, line 4'); by default 'example N'."""
+        named = zip(names, records) if names is not None else ((None, r) for r in records)
         number = 0
-        for block in chunks(records, chunk_size):
-            yield from self._run_block(block, number)
+        for block in chunks(named, chunk_size):
+            yield from self._run_block([r for _, r in block],
+                                       [n or f"example {number + i}" for i, (n, _) in enumerate(block, 1)])
             number += len(block)
 
     @torch.inference_mode()
-    def _run_block(self, records: list[dict], first_number: int) -> list[dict]:
+    def _run_block(self, records: list[dict], names: list[str]) -> list[dict]:
         # each record becomes one or more windows (long QA contexts); windows are batched by length
-        encoded = [self._encode(r, first_number + i + 1) for i, r in enumerate(records)]
+        encoded = [self._encode(r, name) for r, name in zip(records, names)]
         windows = [(i, w) for i, enc in enumerate(encoded) for w in (enc["windows"] if "windows" in enc else [enc])]
         logits_of: list[list[torch.Tensor]] = [[] for _ in records]
         for batch in by_length([len(w["ids"]) for _, w in windows], self.batch_size):
@@ -235,11 +323,11 @@ class Predictor:
         flat = logits_at(self.p.model, ids, mask, ids == self.mask_id)
         return list(flat.float().cpu().split([r.count(self.mask_id) for r in rows]))
 
-    def _encode(self, record: dict, number: int) -> dict:
+    def _encode(self, record: dict, where: str) -> dict:
         tok, f = self.p.tokenizer, self.fields
         if self.task == "qa":
-            question = str(_field(record, f["question"], number, ["question_field"]))
-            context = str(_field(record, f["context"], number, ["context_field"]))
+            question = _text_field(record, f["question"], where, "question_field")
+            context = _text_field(record, f["context"], where, "context_field")
             enc = tok.encode_batch([question], pair=[context], with_offsets=True)[0]
             return {"windows": self._windows(enc), "context": context}
         if self.task == "token_classification":
@@ -251,21 +339,28 @@ class Predictor:
                     words.append((w, pos, pos + len(w)))
                     pos += len(w) + 1
             else:
-                text = str(_field(record, f["text"], number, ["text_field"]))
+                text = _text_field(record, f["text"], where, "text_field")
                 words = _words(text)
             enc = tok.encode_batch([[w for w, _, _ in words] or [""]], max_length=self.max_length)[0]
             return {"ids": enc.ids, "word_ids": enc.word_ids, "words": words, "text": text}
-        text = str(_field(record, f["text"], number, ["text_field"]))
+        text = _text_field(record, f["text"], where, "text_field")
         if self.task == "mlm":
             ids = tok.encode_batch([text], max_length=self.max_length)[0].ids
             if self.mask_id not in ids:
-                raise NlpfError(f"input line {number}: no {self.mask_token} in the text, so there is nothing to fill in",
+                raise NlpfError(f"{where}: no {self.mask_token} in the text, so there is nothing to fill in",
                                 hint=f"write {self.mask_token} where a word should be predicted: "
                                      f"'Paris is the {self.mask_token} of France.'")
             return {"ids": ids}
-        pair = record.get(f["pair"])
-        enc = tok.encode_batch([text], pair=[str(pair)] if pair is not None else None, max_length=self.max_length)[0]
+        pair = self._pair(record, where)
+        enc = tok.encode_batch([text], pair=[pair] if pair is not None else None, max_length=self.max_length)[0]
         return {"ids": enc.ids, "type_ids": enc.type_ids}
+
+    def _pair(self, record: dict, where: str) -> Optional[str]:
+        """The second text of a pair: required when pair_field= was given, else 'text_pair' if the example has one."""
+        key = self.fields["pair"]
+        if self.pair_required:
+            return _text_field(record, key, where, "pair_field")
+        return text_value(record[key], key, where) if record.get(key) is not None else None
 
     def _windows(self, enc) -> list[dict]:
         """Split a long context into overlapping windows that each fit max_length with the question,
@@ -372,3 +467,9 @@ def open_input(path: Optional[str]) -> TextIO:
         return open(path, encoding="utf-8-sig", newline="")
     except FileNotFoundError:
         raise NlpfError(f"input file '{path}' does not exist", hint="check the path, or use input=- for stdin") from None
+    except IsADirectoryError:
+        raise NlpfError(f"input={path} is a directory",
+                        hint="name a file (plain text, .jsonl, .csv or .tsv), or use input=- for stdin") from None
+    except PermissionError:
+        raise NlpfError(f"cannot read input={path}: permission denied",
+                        hint="fix the file's permissions or copy it somewhere readable") from None
