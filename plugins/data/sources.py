@@ -139,11 +139,11 @@ class TableSource(FileSource):
                 if value is None:  # JSON null: not the text "None"
                     raise NlpfError(f"{path}:{number}: '{name}' (data.{key}_field) is null",
                                     hint="give every example its text, or remove the line")
-                if not isinstance(value, str):  # a number, object or list would be trained on as its repr
+                if isinstance(value, bool) or not isinstance(value, (str, int, float)):  # else trained on as a repr
                     raise NlpfError(f"{path}:{number}: '{name}' (data.{key}_field) is a JSON "
                                     f"{_json_kind(value)}, not a string: {json.dumps(value)[:60]}",
                                     hint="write the text as a JSON string, or point the field at another key")
-                ex[key] = value
+                ex[key] = str(value)  # a JSON number is the text it is written as, as inference reads it
         for key, name in (cfg.columns or {}).items():
             value = get_field(row, str(name), path, number, f"data.columns.{key}")
             if key in LIST_KEYS and isinstance(value, str):

@@ -175,7 +175,7 @@ def test_a_null_text_is_an_error_not_the_text_none(tmp_path):
         source(name="jsonl", path=str(path)).splits()
 
 
-@pytest.mark.parametrize("value, kind", [(5, "number"), ({"a": 1}, "object"), (["x", "y"], "list"), (True, "boolean")])
+@pytest.mark.parametrize("value, kind", [({"a": 1}, "object"), (["x", "y"], "list"), (True, "boolean")])
 def test_a_text_that_is_no_string_is_an_error_not_its_repr(tmp_path, value, kind):
     path = write_jsonl(tmp_path / "mixed.jsonl", [{"text": "fine", "label": 1}, {"text": value, "label": 0}])
     with pytest.raises(NlpfError, match=rf"mixed.jsonl:2: 'text' \(data.text_field\) is a JSON {kind}, not a string"):
