@@ -395,6 +395,10 @@ def _parse_evaluate(args: list[str]) -> tuple[dict, list[str], list[str]]:
             overrides.append(a)
         elif key in decoding_keys:
             decoding.append(a)
+        elif key in ("device", "dtype"):  # the inference commands' names: evaluate runs through Lightning
+            theirs = {"device": "accelerator=cpu|gpu", "dtype": "precision=32|bf16-mixed"}[key]
+            raise NlpfError(f"nlpf evaluate takes {theirs.split('=')[0]}=, not {key}=",
+                            hint=f"it runs the test loop through Lightning: {theirs}")
         else:
             raise NlpfError(f"unknown argument '{key}' for nlpf evaluate."
                             + did_you_mean(key, _EVALUATE_OWN + decoding_keys),
@@ -403,7 +407,33 @@ def _parse_evaluate(args: list[str]) -> tuple[dict, list[str], list[str]]:
                             "translation metrics the decoding options of nlpf translate (num_beams=4, ...)")
     if "ckpt" not in own:
         raise NlpfError("nlpf evaluate needs ckpt=PATH", hint="a checkpoint directory or a run directory")
+    _check_evaluate_choices(own)
     return own, overrides, decoding
+
+
+def _check_evaluate_choices(own: dict) -> None:
+    """split, precision and accelerator, checked before the checkpoint and the data load."""
+    import importlib.util
+
+    import torch
+
+    from framework.schema import ACCELERATORS, PRECISIONS
+
+    choices = {"split": ("test", "validation", "train"), "precision": tuple(p for p in PRECISIONS if p != "auto"),
+               "accelerator": ACCELERATORS}
+    for key, allowed in choices.items():
+        if key in own and own[key] not in allowed:
+            raise NlpfError(f"invalid value '{own[key]}' for '{key}'." + did_you_mean(own[key], allowed),
+                            hint=f"choose one of {', '.join(allowed)}")
+    accelerator, precision = own.get("accelerator", "auto"), own.get("precision", "32")
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise NlpfError(f"accelerator={accelerator}, but this machine has no CUDA GPU", hint="use accelerator=cpu or auto")
+    if accelerator == "tpu" and importlib.util.find_spec("torch_xla") is None:
+        raise NlpfError("accelerator=tpu needs torch_xla, which is not installed", hint="use accelerator=cpu or auto")
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+    if precision in ("16-mixed", "16") and on_cpu:
+        raise NlpfError(f"precision={precision} needs a GPU (float16 autocast is not supported on the CPU)",
+                        hint="use precision=bf16-mixed or 32 on the CPU")
 
 
 def _decoding(pairs: list[str]) -> dict:
