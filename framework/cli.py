@@ -107,7 +107,13 @@ def expand_sweeps(overrides: Sequence[str]) -> list[list[str]]:
 
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    from hydra.errors import OverrideParseException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except OverrideParseException as err:
+        raise NlpfError(f"cannot parse override: {str(err).splitlines()[0]}",
+                        hint="overrides look like key=value; a sweep is key=a,b or key=range(1,4)") from None
     choices = []
     for o in parsed:
         if o.is_sweep_override():
@@ -116,6 +122,18 @@ def expand_sweeps(overrides: Sequence[str]) -> list[list[str]]:
         else:
             choices.append([o.input_line])
     return [list(job) for job in itertools.product(*choices)]
+
+
+def _check_jobs(jobs: list[list[str]]) -> None:
+    """Compose and validate each job of a sweep, as its command will, so that a bad value in the last one is
+    reported before hours of the first ones, naming the job."""
+    from framework.config import load
+
+    for i, job in enumerate(jobs):
+        try:
+            load(job)  # as both job commands (train, config) validate
+        except NlpfError as err:
+            raise NlpfError(f"job {i} ({' '.join(job)}): {err.message}", hint=err.hint) from None
 
 
 def describe_os_error(err: OSError) -> tuple[str, str]:
@@ -181,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if command not in JOB_COMMANDS:
                 raise NlpfError(f"--multirun works with {', '.join(sorted(JOB_COMMANDS))}, not '{command}'")
             jobs = expand_sweeps(cmd_args)
+            _check_jobs(jobs)  # every job's config before the first one runs
             code = 0
             for i, job in enumerate(jobs):
                 print(f"[multirun] job {i}: {' '.join(job)}", file=sys.stderr)

@@ -127,3 +127,13 @@ def test_a_closed_pipe_stops_quietly_with_the_sigpipe_status(monkeypatch, capsys
     monkeypatch.setattr(cli.os, "dup2", lambda *a: None)  # pytest's captured stdout stays as it is
     assert cli.main(["list"]) == 141
     assert capsys.readouterr().err == ""
+
+
+def test_a_sweep_checks_every_job_before_the_first_runs(tmp_path, capsys):
+    run = tmp_path / "sweep"
+    assert cli.main(["train", f"run_dir={run}", "seed=1,abc", "trainer.max_steps=1", "--multirun"]) == 2
+    err = capsys.readouterr().err
+    assert "job 1 (" in err and "invalid value 'abc' for 'seed'" in err
+    assert not run.exists()  # job 0 did not run
+    assert cli.main(["train", "seed=choice(1,2", "--multirun"]) == 2
+    assert "cannot parse override" in capsys.readouterr().err
