@@ -146,6 +146,15 @@ def _set_up_run(cfg, args=()):
         if previous.is_file():  # an exact continuation needs the settings of the interrupted run
             diffs = rundir.changed_settings(OmegaConf.to_container(OmegaConf.load(previous), resolve=True),
                                             OmegaConf.to_container(cfg, resolve=True))
+            # what the saved weights and optimizer state were built for cannot change (checked before resolved.yaml
+            # is rewritten: a refused resume leaves the interrupted run as it was)
+            shape = [d for d in diffs if d.split(":")[0].split(".")[0] in rundir.FIXED_ON_RESUME]
+            if shape:
+                raise ConfigError(f"resuming {run_dir} with another model than it trained: " + "; ".join(shape[:5])
+                                  + (" ..." if len(shape) > 5 else ""),
+                                  hint="repeat the command that started the run (its settings are in "
+                                  f"{previous}), changing only trainer.* keys, or start a new run with "
+                                  f"init_from={run_dir}")
             if diffs:
                 _say("warning: resuming with settings that differ from the interrupted run: " + "; ".join(diffs[:8])
                      + (" ..." if len(diffs) > 8 else ""))

@@ -83,6 +83,10 @@ def resolve_resume(resume: str | None, run_dir: str | None, experiment_name: str
     return found, found / LIGHTNING_CKPT
 
 
+# config groups a resumed run must keep: the saved weights and optimizer state were built for them
+FIXED_ON_RESUME = ("model", "head", "objective", "tokenizer", "lora", "labels")
+
+
 def changed_settings(old: dict, new: dict, prefix: str = "") -> list[str]:
     """'key: old -> new' for each setting that differs between two resolved configs (resume and run_dir aside)."""
     out = []

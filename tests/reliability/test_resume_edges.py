@@ -81,3 +81,15 @@ def test_a_sweep_with_a_fixed_run_dir_gives_each_job_its_own_directory(tmp_path)
     for job in (0, 1):
         assert (tmp_path / "runs" / "mr" / str(job) / "metrics.json").is_file()
     assert "seed: 2" in (tmp_path / "runs" / "mr" / "1" / "resolved.yaml").read_text()
+
+
+def test_resuming_with_another_model_is_refused_and_leaves_the_run_untouched(tmp_path, finished):
+    run = tmp_path / "cut"
+    shutil.copytree(finished, run)
+    (run / "metrics.json").unlink()  # reads as interrupted: resume would continue it
+    before = snapshot(run)
+    code, out = nlpf("train", f"resume={run}", *TINY, "model.n_layer=2", "trainer.max_steps=5", cwd=tmp_path)
+    assert code == 2, out[-3000:]
+    assert f"resuming {run} with another model than it trained: model.n_layer: 1 -> 2" in out
+    assert "Traceback" not in out
+    assert snapshot(run) == before  # resolved.yaml not rewritten, nothing else touched
