@@ -40,6 +40,11 @@ class TextConfig(FileOptions):
     min_chars: int = 1
     streaming: bool = False  # read lazily, sharded over ranks and workers (corpora larger than memory)
 
+    def __post_init__(self):
+        super().__post_init__()
+        checks.one_of(self, "unit", ("line", "paragraph", "file"))
+        checks.at_least(self, 0, "min_chars")
+
 
 @dataclass
 class TableOptions(FileOptions):
@@ -160,3 +165,7 @@ class TinyCorpusConfig(SplitOptions):
     """A few KB of English text shipped with nlpf: the default data, for smoke tests."""
 
     unit: str = "line"
+
+    def __post_init__(self):
+        super().__post_init__()
+        checks.one_of(self, "unit", ("line", "paragraph"))

@@ -234,3 +234,15 @@ def test_multi_label_cells_split_on_label_separator_and_json_lists_stay_lists(tm
                label_map={"sports": "S", "politics": "P", "tech": "T"}).splits()
     with pytest.raises(NlpfError, match="label_separator"):
         source(**node, label_separator="")
+
+
+@pytest.mark.parametrize("data, override, message", [
+    ("text", "data.min_chars=-1", "must be >= 0"), ("text", "data.unit=lines", "Did you mean 'line'"),
+    ("tiny_corpus", "data.unit=file", "choose one of line, paragraph")])
+def test_text_options_are_checked_when_the_config_is_composed(data, override, message):
+    from framework import config
+    from framework.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        config.load([f"data={data}", "data.path=x" if data == "text" else "seed=0", override])
+    assert message in err.value.message + (err.value.hint or "")
