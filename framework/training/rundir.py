@@ -38,6 +38,17 @@ def holds_a_run(path: Path) -> bool:
     return any((path / name).exists() for name in ("resolved.yaml", "checkpoints", "logs", DONE_FILE))
 
 
+def check_free(path: Path) -> None:
+    """A new run's directory is new or empty: the run's files would mix with someone else's."""
+    if path.exists() and not path.is_dir():
+        raise NlpfError(f"run_dir={path} is a file", hint="name a new directory for the run")
+    others = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
+    if others:
+        raise NlpfError(f"run_dir={path} holds other files ({', '.join(others[:5])}{' ...' if len(others) > 5 else ''})",
+                        hint="name a new or empty directory: the run writes checkpoints/, logs/, resolved.yaml and "
+                        "metrics.json there")
+
+
 def latest_interrupted(experiment_name: str, root: str | os.PathLike = "runs") -> Path | None:
     """The newest run of this experiment that saved a Lightning checkpoint but never finished."""
     base = Path(root) / experiment_name
@@ -54,6 +65,8 @@ def resolve_resume(resume: str | None, run_dir: str | None, experiment_name: str
         if run_dir and holds_a_run(Path(run_dir)):  # its logs and best checkpoint would mix with the new run's
             raise NlpfError(f"run_dir={run_dir} already holds a run",
                             hint="pass resume=auto to continue it, or a new run_dir (or delete the old one)")
+        if run_dir:
+            check_free(Path(run_dir))
         return (Path(run_dir) if run_dir else None), None
     if resume != "auto":
         ckpt = Path(resume)

@@ -24,3 +24,14 @@ def test_a_gpu_that_is_not_there_is_named(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert cli.main(["evaluate", f"ckpt={tmp_path}", "accelerator=gpu"]) == 2
     assert "accelerator=gpu, but this machine has no CUDA GPU" in capsys.readouterr().err
+
+
+def test_a_new_run_goes_in_a_new_or_empty_directory(tmp_path, capsys):
+    own = tmp_path / "mine"
+    own.mkdir()
+    (own / "notes.txt").write_text("keep me")
+    assert cli.main(["train", f"run_dir={own}", "trainer.max_steps=1"]) == 2
+    assert f"run_dir={own} holds other files (notes.txt)" in capsys.readouterr().err
+    assert sorted(p.name for p in own.iterdir()) == ["notes.txt"]
+    assert cli.main(["train", f"run_dir={own / 'notes.txt'}", "trainer.max_steps=1"]) == 2
+    assert "is a file" in capsys.readouterr().err
