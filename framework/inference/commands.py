@@ -131,10 +131,8 @@ def _yaml_problem(value: str) -> Optional[str]:
 
 
 def _load(args):
-    import torch
-
     import framework
-    from framework.inference.device import usable_device
+    from framework.inference.device import usable_device, usable_dtype
 
     if not args.ckpt:
         raise NlpfError("no checkpoint given", hint="pass ckpt=PATH (a directory from `nlpf train` or `nlpf import hf`)")
@@ -145,15 +143,8 @@ def _load(args):
 
         raise not_a_directory(args.ckpt, "ckpt")
     # device and dtype are checked before the (slow) load
-    device = usable_device(args.device)
-    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
-    if args.dtype not in dtypes:
-        from framework.errors import did_you_mean
-
-        raise NlpfError(f"unknown dtype '{args.dtype}'." + did_you_mean(args.dtype, dtypes), hint="dtype=float32|bfloat16")
-    pipe = framework.load(args.ckpt)
-    pipe.model.to(device=device, dtype=dtypes[args.dtype]).eval()
-    return pipe
+    device, dtype = usable_device(args.device), usable_dtype(args.dtype)
+    return framework.load(args.ckpt, device=device, dtype=dtype)
 
 
 def _terminable(command: Callable[[list[str], object], int]) -> Callable[[list[str], object], int]:

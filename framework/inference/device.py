@@ -35,3 +35,28 @@ def usable_device(device: str | torch.device) -> torch.device:
     else:
         raise NlpfError(f"device={device} is not supported for inference", hint=_CHOICES)
     raise NlpfError(f"device={device} is not available: {problem}", hint=hint)
+
+
+# the names `dtype=` takes on the commands and in `framework.load`
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+
+
+def usable_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """`dtype` (float32 | bfloat16 | bf16, or torch.float32 / torch.bfloat16) as a torch.dtype, or an NlpfError with a
+    did-you-mean for any other."""
+    if isinstance(dtype, torch.dtype):
+        if dtype in DTYPES.values():
+            return dtype
+        name = str(dtype).replace("torch.", "")
+    elif isinstance(dtype, str):
+        if dtype in DTYPES:
+            return DTYPES[dtype]
+        name = dtype
+    else:
+        raise NlpfError(f"unknown dtype {dtype!r} ({type(dtype).__name__})", hint="dtype=float32|bfloat16")
+    from framework.errors import did_you_mean
+
+    hint = "dtype=float32|bfloat16"
+    if name in ("float16", "fp16", "half"):
+        hint += " (float16 is not supported for inference; bfloat16 halves the memory as well)"
+    raise NlpfError(f"unknown dtype '{name}'." + did_you_mean(name, DTYPES), hint=hint)

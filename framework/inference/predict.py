@@ -22,6 +22,9 @@ from framework.errors import NlpfError
 from framework.inference.scoring import pad_right
 
 TASKS = ("classification", "regression", "multilabel", "token_classification", "qa", "mlm")
+# the keyword options of `predict` / `predict_stream` besides batch_size, chunk_size and record_names
+PREDICT_OPTIONS = ("max_length", "top_k", "max_answer_length", "threshold", "text_field", "pair_field",
+                   "question_field", "context_field")
 FORMATS = ("auto", "jsonl", "csv", "tsv", "text")
 
 
@@ -253,6 +256,21 @@ class Predictor:
         check_task_options(task, dict(top_k=top_k, max_answer_length=max_answer_length, pair_field=pair_field,
                                       question_field=question_field, context_field=context_field,
                                       threshold=threshold))
+        from framework.inference.api import describe, positive_int
+
+        # the CLI checks these in PredictArgs; from Python they arrive here as given
+        batch_size = positive_int("predict", "batch_size", batch_size)
+        max_length, top_k, max_answer_length = (
+            None if value is None else positive_int("predict", name, value)
+            for name, value in (("max_length", max_length), ("top_k", top_k), ("max_answer_length", max_answer_length)))
+        for name, value in (("text_field", text_field), ("pair_field", pair_field), ("question_field", question_field),
+                            ("context_field", context_field)):
+            if not (isinstance(value, str) and value) and not (value is None and name != "text_field"):
+                raise NlpfError(f"predict: invalid value {describe(value)} for '{name}': the name of a field",
+                                hint=f"pass {name}='...' (a dict key of the examples)")
+        if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))):
+            raise NlpfError(f"predict: invalid value {describe(threshold)} for 'threshold': a probability, from 0 to 1",
+                            hint="e.g. threshold=0.5 (a label is given when its probability is above it)")
         self.p = pipeline
         self.task = task
         self.batch_size = batch_size
@@ -325,6 +343,12 @@ class Predictor:
 
     def _encode(self, record: dict, where: str) -> dict:
         tok, f = self.p.tokenizer, self.fields
+        if not isinstance(record, dict):  # from Python: None, a number, a list... (the CLI reads dicts only)
+            from framework.inference.api import describe
+
+            raise NlpfError(f"{where}: {describe(record)} is not a text or a record",
+                            hint='give each example as a string, or a dict such as {"text": "..."}'
+                                 + ('; a number as text: str(x)' if isinstance(record, (int, float)) else ""))
         if self.task == "qa":
             question = _text_field(record, f["question"], where, "question_field")
             context = _text_field(record, f["context"], where, "context_field")
