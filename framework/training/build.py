@@ -92,6 +92,7 @@ def adopt_checkpoint_config(cfg: DictConfig, init_dir: Path, overrides=()) -> Di
     tok_dir = init_dir / "tokenizer"
     if (tok_dir / "tokenizer.yaml").is_file():
         node = OmegaConf.load(tok_dir / "tokenizer.yaml")
+        _check_tokenizer_overrides(overrides, cfg.get("tokenizer"), node, init_dir)
         for key in ("model_file", "path"):  # recorded absolute: the run config must not depend on the cwd
             if isinstance(node.get(key), str) and not Path(node[key]).is_absolute():
                 node[key] = str((tok_dir / node[key]).resolve())
@@ -133,6 +134,29 @@ def _check_architecture_overrides(overrides, cfg, ckpt_model, init_dir: Path) ->
                           f"and '{init_dir}' holds {has}",
                           hint="drop the override (only model.dropout and model.attention_dropout apply with "
                           "init_from), or train from scratch without init_from")
+
+
+def _check_tokenizer_overrides(overrides, chosen, saved, init_dir: Path) -> None:
+    """`tokenizer=...` or `tokenizer.FIELD=...` that the checkpoint's own tokenizer would silently replace
+    (`chosen`: the tokenizer node the overrides composed)."""
+    import yaml
+
+    for override in overrides:
+        key, _, value = override.lstrip("+").partition("=")
+        if key == "tokenizer":  # a preset of the same kind is taken as the saved one (its files come from there)
+            asked, same = override.lstrip("+"), chosen is not None and chosen.get("name") == saved.get("name")
+        elif key.startswith("tokenizer."):
+            try:
+                wanted = yaml.safe_load(value)
+            except yaml.YAMLError:
+                wanted = value
+            asked, same = override.lstrip("+"), saved.get(key[len("tokenizer."):]) == wanted
+        else:
+            continue
+        if not same:
+            raise ConfigError(f"{asked} conflicts with init_from: fine-tuning keeps the tokenizer saved in "
+                              f"'{init_dir}' (a '{saved.get('name')}' tokenizer; its ids index the model's embeddings)",
+                              hint="drop the tokenizer override, or train from scratch without init_from")
 
 
 def load_init_weights(model, init_dir: Path, ckpt_cfg, cfg) -> str:

@@ -220,12 +220,15 @@ def test_init_from_refuses_overrides_that_ask_for_another_architecture(tmp_path,
     capsys.readouterr()
     for overrides, says in ((["model=bert_tiny", "model.num_hidden_layers=3"], "holds num_hidden_layers=2"),
                             (["model=bert_base"], "holds hidden_size=128"),
-                            (["model=gpt_tiny"], "holds a 'bert' model")):
+                            (["model=gpt_tiny"], "holds a 'bert' model"),
+                            (["tokenizer=sentencepiece_bpe"], "keeps the tokenizer saved in"),
+                            (["tokenizer.template=eos"], "keeps the tokenizer saved in")):
         assert cli.main(["train", f"init_from={run}", *overrides, f"run_dir={tmp_path / 'ft'}"]) == 2
         err = capsys.readouterr().err
         assert overrides[-1] in err and "conflicts with init_from" in err and says in err, err
         assert not (tmp_path / "ft").exists()
-    assert cli.main(["config", f"init_from={run}", "objective=masked_lm", "head=bert_mlm", "model.dropout=0.3"]) == 0
+    assert cli.main(["config", f"init_from={run}", "objective=masked_lm", "head=bert_mlm", "model.dropout=0.3",
+                     "tokenizer.template=cls_sep"]) == 0  # the saved tokenizer's own value is no conflict
     out = capsys.readouterr().out
     assert out.startswith(f"# model and tokenizer: from init_from={run}") and "dropout: 0.3" in out
 
