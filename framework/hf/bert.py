@@ -145,7 +145,7 @@ def check_exportable(m: dict, head: dict | None) -> str | None:
     if n == "lm" and (not head["transform"] or not head["bias"] or head["rescale"]
                       or head["transform_act"] != m["hidden_act"] or head["layer_norm_eps"] != m["layer_norm_eps"]):
         return "BertForMaskedLM needs head=bert_mlm (transform with the model's hidden_act and eps, bias, no rescale)"
-    if n == "sequence_classification" and (not head["pooler"] or head["pooling"] != "cls"):
+    if n == "sequence_classification" and (not head["pooler"] or head["pooling"] not in ("cls", "auto")):
         return "BertForSequenceClassification needs head.pooler=true and head.pooling=cls"
     return None
 

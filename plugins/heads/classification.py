@@ -72,15 +72,20 @@ def build_sequence(cfg, backbone, num_labels=None) -> SequenceClassificationHead
     """Sequence classification head.
 
     Args:
-        cfg.pooling: "cls" (first token; encoders), "mean" (average of real tokens) or "last" (last real token;
-            decoders).
+        cfg.pooling: "auto" ("last" for decoders, "cls" for the others), "cls" (first token; encoders), "mean"
+            (average of real tokens) or "last" (last real token; decoders).
         cfg.dropout: dropout on the pooled vector.
         cfg.pooler: add BERT's dense+tanh pooler before the classifier.
         cfg.num_labels: number of labels; null reads it from the data.
         backbone: gives `hidden_size`.
     """
     n = _need_labels(cfg.get("num_labels") or num_labels, "sequence_classification")
-    return SequenceClassificationHead(backbone.hidden_size, n, cfg.pooling, float(cfg.dropout), bool(cfg.pooler))
+    decoder = getattr(backbone, "kind", None) == "decoder"
+    if cfg.pooling == "cls" and decoder:  # causal: token 0 sees only itself
+        raise ConfigError("head.pooling=cls on a decoder: its first token attends to nothing after it, so its state "
+                          "says nothing about the text", hint="use head.pooling=last (or mean, or auto) with a decoder")
+    pooling = ("last" if decoder else "cls") if cfg.pooling == "auto" else cfg.pooling
+    return SequenceClassificationHead(backbone.hidden_size, n, pooling, float(cfg.dropout), bool(cfg.pooler))
 
 
 def build_token(cfg, backbone, num_labels=None) -> TokenClassificationHead:

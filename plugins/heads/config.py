@@ -28,15 +28,15 @@ class LMHeadConfig:
     rescale: bool = False
 
 
-POOLINGS = ("cls", "mean", "last")
+POOLINGS = ("auto", "cls", "mean", "last")  # auto: last for decoders, cls for the others
 
 
 @dataclass
 class SequenceClassificationHeadConfig:
-    """pooling: cls | mean | last. pooler: BERT's dense+tanh pooler. num_labels: null reads it from the data."""
+    """pooling: auto | cls | mean | last. pooler: BERT's dense+tanh pooler. num_labels: null reads it from the data."""
     output: ClassVar[str] = "sequence_labels"
 
-    pooling: str = "cls"
+    pooling: str = "auto"
     dropout: float = 0.1
     pooler: bool = False
     num_labels: Optional[int] = None

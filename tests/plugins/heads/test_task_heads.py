@@ -32,6 +32,22 @@ def test_sequence_head_shapes_and_pooler():
         SequenceClassificationHeadConfig(pooling="max")
 
 
+@pytest.mark.parametrize("kind, pooled", [("decoder", "last"), ("encoder", "cls"), ("encoder-decoder", "cls")])
+def test_auto_pooling_reads_the_last_token_of_a_decoder_and_cls_otherwise(kind, pooled):
+    backbone = type("B", (), {"hidden_size": 8, "kind": kind})()
+    cfg = OmegaConf.create({"pooling": "auto", "dropout": 0.0, "pooler": False, "num_labels": 2})
+    assert SequenceClassificationHeadConfig().pooling == "auto"  # the default, as GPT2ForSequenceClassification pools
+    assert heads.build_sequence(cfg, backbone).pooling == pooled
+
+
+def test_cls_pooling_on_a_decoder_is_refused():
+    decoder = type("B", (), {"hidden_size": 8, "kind": "decoder"})()
+    cfg = OmegaConf.create({"pooling": "cls", "dropout": 0.0, "pooler": False, "num_labels": 2})
+    with pytest.raises(ConfigError, match="head.pooling=cls on a decoder") as err:
+        heads.build_sequence(cfg, decoder)
+    assert "head.pooling=last" in err.value.hint
+
+
 def test_token_and_qa_heads():
     tok = heads.build_token(OmegaConf.create({"dropout": 0.0, "num_labels": 5}), Backbone())
     assert tok(torch.randn(2, 4, 8)).shape == (2, 4, 5)
