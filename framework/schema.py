@@ -24,6 +24,10 @@ STRATEGIES = ("auto", "ddp", "ddp_spawn", "ddp_fork", "ddp_notebook", "ddp_find_
               "deepspeed_stage_3_offload", "deepspeed_stage_3_offload_nvme", "single_device", "single_tpu",
               "single_xla", "xla", "xla_debug")
 
+# torch.distributed.fsdp.ShardingStrategy: everything sharded, gradients and optimizer state only, nothing
+# (as DDP), and the hybrids (sharded within a node, replicated across nodes)
+FSDP_SHARDING = ("FULL_SHARD", "SHARD_GRAD_OP", "NO_SHARD", "HYBRID_SHARD", "_HYBRID_SHARD_ZERO2")
+
 # config group -> registry that owns the `name` in it
 COMPONENT_GROUPS = {
     "tokenizer": "tokenizer",
@@ -65,6 +69,9 @@ class TrainerConfig:
     keep_freed_memory: bool = True  # glibc malloc keeps freed blocks: no page faults for big per-step tensors
     activation_checkpointing: bool = False  # recompute each transformer layer in the backward: less memory
     find_unused_parameters: bool = False  # DDP: allow parameters that get no gradient in some step (slower)
+    # FSDP: the module classes each sharded as their own unit (import paths); [] shards the model as one unit
+    fsdp_wrap: list = field(default_factory=lambda: ["framework.modules.TransformerLayer"])
+    fsdp_sharding: str = "FULL_SHARD"  # FSDP: what is sharded (FSDP_SHARDING, torch's ShardingStrategy names)
 
     def __post_init__(self):
         checks.one_of(self, "accelerator", ACCELERATORS)
@@ -94,6 +101,7 @@ class TrainerConfig:
                                     "needs validation, but trainer.limit_val_batches=0 turns it off",
                                     hint="drop trainer.early_stopping_patience or trainer.limit_val_batches=0")
         checks.one_of(self, "strategy", STRATEGIES)
+        checks.one_of(self, "fsdp_sharding", FSDP_SHARDING)
         if self.find_unused_parameters and str(self.strategy) != "ddp":  # only DDP searches for them
             raise checks.FieldError("find_unused_parameters", True, f"needs trainer.strategy=ddp, not {str(self.strategy)!r}",
                                     hint="use trainer=ddp (or trainer.strategy=ddp) with it")

@@ -118,7 +118,8 @@ class TokensPerSecond(pl.Callback):
 
 class NlpfCheckpoint(pl.Callback):
     """Writes self-describing checkpoints with `save(directory, step)`: `best` whenever the monitored metric
-    improves at a validation, `last` at the end of training (and after every validation)."""
+    improves at a validation, `last` at the end of training (and after every validation). `save` is called on
+    every rank (under FSDP the weights are gathered from all ranks) and writes on rank 0."""
 
     def __init__(self, directory: str | Path, save: Callable[[Path, int], None], monitor: str, mode: str):
         self.directory = Path(directory)
@@ -139,12 +140,10 @@ class NlpfCheckpoint(pl.Callback):
         value = float(value)
         if self._improved(value):
             self.best = value
-            if trainer.is_global_zero:
-                self.save(self.directory / "best", trainer.global_step)
+            self.save(self.directory / "best", trainer.global_step)
 
     def on_train_end(self, trainer, pl_module):
-        if trainer.is_global_zero:
-            self.save(self.directory / "last", trainer.global_step)
+        self.save(self.directory / "last", trainer.global_step)
 
     def state_dict(self):
         return {"best": self.best}
@@ -251,3 +250,115 @@ class AtomicModelCheckpoint(ModelCheckpoint):
                 os.unlink(tmp)
         self._pending = []
         super().on_exception(trainer, pl_module, exception)
+
+
+def _full_state_dict(root, rank0_only: bool):
+    """FSDP's context in which `root.state_dict()` gathers (and `load_state_dict` takes) full, unsharded weights."""
+    from torch.distributed.fsdp import FullStateDictConfig, FullyShardedDataParallel, StateDictType
+
+    # offloading copies each gathered tensor to the CPU (else all of them would sit on one GPU); weights already
+    # on the CPU must not be offloaded (torch crashes)
+    offload = next(root.parameters()).device.type != "cpu"
+    config = FullStateDictConfig(offload_to_cpu=offload, rank0_only=rank0_only)
+    return FullyShardedDataParallel.state_dict_type(root, StateDictType.FULL_STATE_DICT, config)
+
+
+def gathered_state(root, prefix: str = "model.") -> dict[str, torch.Tensor] | None:
+    """Every rank: the full weights of the module at `prefix` under the FSDP `root`, gathered from all ranks'
+    shards (collective); rank 0 gets them, the others None."""
+    import torch.distributed as dist
+
+    with _full_state_dict(root, rank0_only=True):
+        state = root.state_dict()
+    if dist.get_rank() != 0:
+        return None
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def load_gathered(root, state: dict[str, torch.Tensor], prefix: str = "model.") -> None:
+    """Every rank: load full weights (as `gathered_state` returns them) into the module at `prefix` under the
+    FSDP `root`; each rank keeps its shard. Missing names (a tied alias saved once) keep their values."""
+    with _full_state_dict(root, rank0_only=False):
+        root.load_state_dict({prefix + k: v for k, v in state.items()}, strict=False)
+
+
+def without_tied_aliases(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`state` with each tied parameter under its first name only, as a checkpoint of the unwrapped model
+    keeps it (FSDP gathers a tied weight once per name)."""
+    from framework.training.optim import unwrapped_name
+
+    first: dict[int, str] = {}
+    aliases = set()
+    for name, p in model.named_parameters(remove_duplicate=False):
+        name = unwrapped_name(name)
+        if first.setdefault(id(p), name) != name:
+            aliases.add(name)
+    return {k: v for k, v in state.items() if k not in aliases}
+
+
+def _lora_layers(model: torch.nn.Module) -> dict:
+    """Unwrapped name -> LoRALinear, for every LoRA layer in `model`."""
+    from framework.modules.lora import LoRALinear
+    from framework.training.optim import unwrapped_name
+
+    return {unwrapped_name(n): m for n, m in model.named_modules() if isinstance(m, LoRALinear)}
+
+
+def merge_lora_state(model: torch.nn.Module, state: dict[str, torch.Tensor]):
+    """(merged weights, adapters) from a full state dict of a LoRA model: what lora.merged_state and
+    lora.adapter_state read from the model itself, which FSDP holds in shards."""
+    merged, adapters = dict(state), {}
+    for name, layer in _lora_layers(model).items():
+        a, b = merged.pop(f"{name}.lora_a"), merged.pop(f"{name}.lora_b")
+        adapters[f"{name}.lora_a"], adapters[f"{name}.lora_b"] = a, b
+        merged[f"{name}.weight"] = merged.pop(f"{name}.base.weight") + layer.scale * (b @ a)
+        if f"{name}.base.bias" in merged:
+            merged[f"{name}.bias"] = merged.pop(f"{name}.base.bias")
+    return merged, adapters
+
+
+def unmerge_lora_state(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Merged weights in the names of a LoRA model that keeps its layers: the merged matrix as the base weight
+    and zero B, which computes the same (FSDP cannot swap the layers for plain ones, as lora.merge_lora does)."""
+    out = dict(state)
+    for name, layer in _lora_layers(model).items():
+        if f"{name}.weight" not in out:
+            continue
+        weight = out[f"{name}.base.weight"] = out.pop(f"{name}.weight")
+        if f"{name}.bias" in out:
+            out[f"{name}.base.bias"] = out.pop(f"{name}.bias")
+        out[f"{name}.lora_b"] = torch.zeros(weight.shape[0], layer.r, dtype=weight.dtype)
+    return out
+
+
+def model_weights(module):
+    """Every rank (gathering FSDP's shards is collective): on rank 0 (weights, adapters, names trained whole) of
+    `module.model` as a checkpoint holds them (LoRA merged, see framework/training/lora.py); None elsewhere."""
+    from framework.training.lora import adapter_state, fully_trained, merged_state
+    from framework.training.module import fsdp_root
+    from framework.training.optim import unwrapped_name
+
+    model, root = module.model, fsdp_root(module.trainer)
+    if root is None:
+        return (merged_state(model), adapter_state(model), fully_trained(model)) if module.trainer.is_global_zero \
+            else None
+    state = gathered_state(root)
+    if state is None:
+        return None
+    state, adapters = merge_lora_state(model, without_tied_aliases(model, state))
+    return state, adapters, [unwrapped_name(n) for n in fully_trained(model)]
+
+
+def load_model_weights(module, state: dict[str, torch.Tensor]) -> None:
+    """Every rank: load a checkpoint's weights into `module.model` (under FSDP collectively, each rank keeping
+    its shard). The model's LoRA layers are merged first, or under FSDP, which cannot swap layers, given the
+    merged matrix as their base weight and zero B."""
+    from framework.training.lora import merge_lora
+    from framework.training.module import fsdp_root
+
+    root = fsdp_root(module.trainer)
+    if root is None:
+        merge_lora(module.model)
+        module.model.load_state_dict(state, strict=False)
+        return
+    load_gathered(root, unmerge_lora_state(module.model, state))

@@ -222,17 +222,18 @@ def _unused_parameters_error(err: RuntimeError, module) -> Exception:
 
 def _save_fn(run, module):
     from framework.checkpoint import save_checkpoint
+    from framework.training.callbacks import model_weights
 
     def save(directory: Path, step: int) -> None:
-        from framework.training.lora import adapter_state, fully_trained, merged_state
-
+        """Every rank calls it (under FSDP the weights are gathered from all ranks); rank 0 writes."""
+        weights = model_weights(module)
+        if weights is None:  # not rank 0
+            return
+        state, adapters, trained = weights
         meta = {"step": int(step)}
-        adapters = adapter_state(module.model)
         if adapters:  # kept beside the merged weights, for `nlpf export peft`
-            meta["lora"] = {"r": int(run.cfg.lora.r), "alpha": float(run.cfg.lora.alpha),
-                            "trained": fully_trained(module.model)}
-        save_checkpoint(directory, module.model, run.cfg, run.tokenizer, meta=meta,
-                        state=merged_state(module.model), adapters=adapters)
+            meta["lora"] = {"r": int(run.cfg.lora.r), "alpha": float(run.cfg.lora.alpha), "trained": trained}
+        save_checkpoint(directory, module.model, run.cfg, run.tokenizer, meta=meta, state=state, adapters=adapters)
 
     return save
 
@@ -304,12 +305,11 @@ def _run(cfg, run_dir: Path, resume_ckpt: Path | None, startup: StartupStop) -> 
         raise
     train_seconds = time.perf_counter() - start
     best = run_dir / "checkpoints" / "best" / "model.safetensors"
-    if best.is_file():  # test the best weights, not merely the last ones
+    if best.is_file():  # test the best weights, not merely the last ones (every rank: FSDP loads collectively)
         from framework.checkpoint import read_weights
-        from framework.training.lora import merge_lora
+        from framework.training.callbacks import load_model_weights
 
-        merge_lora(module.model)  # checkpoints hold merged weights
-        module.model.load_state_dict(read_weights(best), strict=False)
+        load_model_weights(module, read_weights(best))  # checkpoints hold merged weights
     results = {}
     if "test" in run.datasets:
         trainer.test(module, datamodule=datamodule, verbose=False)

@@ -63,6 +63,22 @@ def external_launch() -> Optional[Launch]:
     return None
 
 
+def cluster_environment() -> Optional[str]:
+    """The name of the multi-node launch this process belongs to, as Lightning detects it (SLURM, torchrun,
+    LSF), or 'MASTER_ADDR' for processes started on each node with MASTER_ADDR and their rank set (by hand:
+    NODE_RANK; Kubeflow: RANK); None when nothing started other nodes (trainer.num_nodes > 1 would then wait
+    forever for them)."""
+    from lightning_fabric.plugins.environments import LSFEnvironment, SLURMEnvironment, TorchElasticEnvironment
+
+    for environment in (SLURMEnvironment, TorchElasticEnvironment, LSFEnvironment):
+        if environment.detect():
+            return environment.__name__
+    env = os.environ
+    if "MASTER_ADDR" in env and any(key in env for key in ("NODE_RANK", "GROUP_RANK", "RANK")):
+        return "MASTER_ADDR"
+    return None
+
+
 def _file_key(*parts: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(parts))
 

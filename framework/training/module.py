@@ -9,7 +9,7 @@ import torch
 from framework.data.sampler import LengthBucketBatchSampler
 from framework.errors import ConfigError
 from framework.metrics import TaskMetrics
-from framework.training.optim import build_optimizer, build_scheduler, freeze
+from framework.training.optim import build_optimizer, build_scheduler, decayed_names, freeze
 
 # metric that picks the best checkpoint and drives early stopping, per task: (name, mode)
 MONITOR = {
@@ -83,6 +83,40 @@ def check_loss(loss, cfg, objective) -> None:
                       f"`return losses.mean()` ({OBJECTIVE_DOCS})")
 
 
+def _handles_unscaling(optimizer) -> bool:
+    """Lightning's own rule: an optimizer whose step unscales the gradients itself (a fused Adam) is left
+    scaled until its step."""
+    from lightning_fabric.plugins.precision.amp import _optimizer_handles_unscaling
+
+    return _optimizer_handles_unscaling(optimizer)
+
+
+def clip_gradients(optimizer, clip_val: float, algorithm: str = "norm", scaler=None, fsdp_root=None) -> None:
+    """Clip the gradients of `optimizer`'s parameters to `clip_val` by their total norm or by value.
+
+    `scaler`: the mixed-precision gradient scaler (16-mixed), whose scaled gradients are unscaled first where
+    Lightning left them scaled (a fused optimizer); the scaler's step then finds them unscaled and does not
+    unscale again. `fsdp_root`: the root FSDP module, whose `clip_grad_norm_` takes the norm over every
+    rank's shards (a per-rank norm would clip each shard differently)."""
+    if scaler is not None and _handles_unscaling(optimizer):
+        scaler.unscale_(optimizer)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if algorithm == "value":  # GradClipAlgorithmType compares equal to its string
+        torch.nn.utils.clip_grad_value_(params, clip_val)
+    elif fsdp_root is not None:
+        fsdp_root.clip_grad_norm_(clip_val)
+    else:
+        torch.nn.utils.clip_grad_norm_(params, clip_val)
+
+
+def fsdp_root(trainer):
+    """The root FullyShardedDataParallel module of a run under FSDP, else None."""
+    from torch.distributed.fsdp import FullyShardedDataParallel
+
+    model = getattr(trainer.strategy, "model", None)
+    return model if isinstance(model, FullyShardedDataParallel) else None
+
+
 class TrainModule(pl.LightningModule):
     def __init__(self, cfg, model: torch.nn.Module, objective, labels: list[str] | None = None):
         super().__init__()
@@ -94,6 +128,8 @@ class TrainModule(pl.LightningModule):
         self.cfg, self.model, self.objective = cfg, model, objective
         # frozen now, before DDP wraps the model: it expects a gradient for every parameter that requires one
         freeze(model, cfg.optim.get("freeze"))
+        # read now: Lightning builds the optimizer after FSDP has flattened the parameters it shards to 1-d
+        self.decayed = decayed_names(model)
         self.labels = list(labels or [])
         kwargs = {"max_answer_length": objective.max_answer_length} if objective.task == "qa" else {}
         self.val_metrics = TaskMetrics(objective.task, self.labels, **kwargs)
@@ -167,8 +203,16 @@ class TrainModule(pl.LightningModule):
     def on_test_epoch_end(self):
         self.test_results = self._log_metrics(self.test_metrics, "test")
 
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        # clipped here, not by Lightning's precision plugins: they refuse a fused optimizer under mixed precision
+        # and the norm under FSDP (trainer.gradient_clip_val)
+        if not gradient_clip_val:
+            return
+        clip_gradients(optimizer, float(gradient_clip_val), gradient_clip_algorithm or "norm",
+                       scaler=getattr(self.trainer.precision_plugin, "scaler", None), fsdp_root=fsdp_root(self.trainer))
+
     def configure_optimizers(self):
-        optimizer = build_optimizer(self.model, self.cfg.optim)
+        optimizer = build_optimizer(self.model, self.cfg.optim, self.decayed)
         fit_loop = self.trainer.fit_loop
         built = fit_loop._combined_loader is not None
         total = self.trainer.estimated_stepping_batches

@@ -11,12 +11,30 @@ OPTIMIZERS = ("adamw", "adam", "sgd", "adafactor")
 SCHEDULERS = ("constant", "linear", "cosine")
 
 
-def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """Decay matrices only: biases, norms and embeddings' LayerNorm weights (1-d tensors) are not decayed."""
+# the name parts FSDP, checkpoint wrappers and torch.compile insert when they wrap a module
+WRAPPER_PARTS = ("_fsdp_wrapped_module", "_checkpoint_wrapped_module", "_orig_mod")
+
+
+def unwrapped_name(name: str) -> str:
+    """A parameter's name as the unwrapped model has it: 'layers.0._fsdp_wrapped_module.attn.qkv.weight' ->
+    'layers.0.attn.qkv.weight'."""
+    return ".".join(part for part in name.split(".") if part not in WRAPPER_PARTS)
+
+
+def decayed_names(model: torch.nn.Module) -> set[str]:
+    """The names of the parameters weight decay applies to: matrices, not biases, norm scales (1-d tensors).
+    Read from the model before FSDP wraps it: FSDP flattens every parameter it shards to 1-d."""
+    return {unwrapped_name(n) for n, p in model.named_parameters() if p.dim() >= 2}
+
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float, decayed: set[str] | None = None) -> list[dict]:
+    """Decay matrices only: biases, norms and embeddings' LayerNorm weights (1-d tensors) are not decayed.
+    `decayed`: the names to decay (decayed_names of the unwrapped model), else read from `model` as it is."""
+    decayed = decayed_names(model) if decayed is None else decayed
     decay, no_decay = [], []
-    for p in model.parameters():
+    for name, p in model.named_parameters():
         if p.requires_grad:
-            (decay if p.dim() >= 2 else no_decay).append(p)
+            (decay if unwrapped_name(name) in decayed else no_decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
@@ -29,7 +47,7 @@ def parameters_by_prefix(model: torch.nn.Module, prefixes, key: str, depth: int 
     """The parameters whose names start with one of `prefixes`. A prefix that matches no name is an error naming
     the config key `key` and listing how the names start (their first `depth` parts)."""
     prefixes = [str(p) for p in prefixes or []]
-    names = dict(model.named_parameters())
+    names = {unwrapped_name(n): p for n, p in model.named_parameters()}
     for prefix in prefixes:
         if not any(n.startswith(prefix) for n in names):
             tops = sorted({".".join(n.split(".")[:depth]) for n in names})
@@ -46,12 +64,13 @@ def freeze(model: torch.nn.Module, prefixes) -> int:
     return len(chosen)
 
 
-def build_optimizer(model: torch.nn.Module, optim) -> torch.optim.Optimizer:
+def build_optimizer(model: torch.nn.Module, optim, decayed: set[str] | None = None) -> torch.optim.Optimizer:
     """AdamW, Adam, SGD (with momentum) or Adafactor from `optim.name`, `optim.lr`, `optim.weight_decay`,
-    `optim.betas`, `optim.eps`, `optim.momentum`; parameters named in `optim.freeze` stay fixed."""
+    `optim.betas`, `optim.eps`, `optim.momentum`; parameters named in `optim.freeze` stay fixed. `decayed`: as
+    in parameter_groups."""
     freeze(model, optim.get("freeze"))
     name = str(optim.name).lower()
-    groups = parameter_groups(model, float(optim.weight_decay))
+    groups = parameter_groups(model, float(optim.weight_decay), decayed)
     lr = float(optim.lr)
     if name in ("adamw", "adam"):
         cls = torch.optim.AdamW if name == "adamw" else torch.optim.Adam

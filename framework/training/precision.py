@@ -52,8 +52,44 @@ def resolve(trainer) -> tuple[str, str]:
     return "32", f"no reduced precision chosen for accelerator={accelerator}"
 
 
+def check_accelerator(trainer) -> None:
+    """Refuse an accelerator this machine lacks, and FSDP off CUDA GPUs (Lightning's FSDP needs them), before
+    the data is built: Lightning would say so only when the trainer is made."""
+    import importlib.util
+
+    import torch
+
+    accelerator, strategy = str(trainer.accelerator), str(trainer.get("strategy", "auto"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"trainer.accelerator={accelerator}, but torch sees no CUDA GPU here",
+                          hint="use trainer=cpu (or trainer.accelerator=cpu), or check the CUDA build of torch and "
+                               "CUDA_VISIBLE_DEVICES")
+    if int(trainer.get("num_nodes", 1)) > 1:  # checked at train time: `nlpf config trainer=multinode` works anywhere
+        from framework.training.launch import cluster_environment
+
+        if cluster_environment() is None:  # started alone, the first node's processes wait for the others forever
+            raise ConfigError(f"trainer.num_nodes={trainer.num_nodes} needs a process started on each node by a "
+                              "cluster launcher, and none was found (no SLURM job, torchrun, LSF job, nor MASTER_ADDR "
+                              "with NODE_RANK or RANK)", hint="start it with srun or torchrun on every node "
+                              "(docs/training.md), or use trainer.num_nodes=1 on one machine")
+    if accelerator == "tpu" and importlib.util.find_spec("torch_xla") is None:
+        raise ConfigError("trainer.accelerator=tpu needs torch_xla, which is not installed",
+                          hint="install torch_xla on the TPU machine, or use trainer=cpu or trainer=gpu")
+    if strategy.startswith("fsdp"):
+        if accelerator not in ("gpu", "cuda", "auto") or not torch.cuda.is_available():
+            raise ConfigError(f"trainer.strategy={strategy} needs CUDA GPUs (Lightning's FSDP runs on nothing else); "
+                              f"here trainer.accelerator={accelerator}" + ("" if torch.cuda.is_available() else
+                                                                           " and torch sees no CUDA GPU"),
+                              hint="use trainer=fsdp on a GPU machine, or trainer=ddp trainer.accelerator=cpu on the CPU")
+        from framework.training.trainer import fsdp_wrap_classes
+
+        fsdp_wrap_classes(trainer.get("fsdp_wrap"))
+
+
 def check(trainer) -> None:
-    """Refuse float16 on the CPU; note bf16 on a CPU where it is likely slower than float32."""
+    """Refuse an accelerator that is not there (check_accelerator) and float16 on the CPU; note bf16 on a CPU
+    where it is likely slower than float32."""
+    check_accelerator(trainer)
     precision = str(trainer.precision)
     if precision in ("16-mixed", "16") and _on_cpu(trainer):
         raise ConfigError("trainer.precision=16-mixed needs a GPU (float16 autocast is not supported on the CPU)",

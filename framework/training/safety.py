@@ -234,10 +234,8 @@ class GracefulStop(pl.Callback):
         # weights_only=False said outright (Lightning logs its default): this is the full training state, which
         # is read back with torch.load(weights_only=True) all the same
         trainer.save_checkpoint(str(self.lightning_ckpt), weights_only=False)
-        self.saved = [self.lightning_ckpt]
-        if trainer.is_global_zero:
-            self.save_nlpf(self.nlpf_last, trainer.global_step)
-            self.saved.append(self.nlpf_last)
+        self.save_nlpf(self.nlpf_last, trainer.global_step)  # every rank: FSDP gathers the weights; rank 0 writes
+        self.saved = [self.lightning_ckpt, self.nlpf_last] if trainer.is_global_zero else []
 
     def preempted(self, trainer) -> Preempted:
         return Preempted(self.signal_name or "SIGTERM", trainer.global_step, self.saved)

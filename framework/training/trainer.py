@@ -42,8 +42,42 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
 
 
+def fsdp_wrap_classes(paths) -> set[type]:
+    """The module classes named by dotted import paths (trainer.fsdp_wrap), e.g. framework.modules.TransformerLayer."""
+    import importlib
+
+    classes = set()
+    for path in paths or []:
+        module_name, _, name = str(path).rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(module_name), name, None) if module_name else None
+        except ImportError:
+            cls = None
+        if not isinstance(cls, type):
+            raise ConfigError(f"trainer.fsdp_wrap: '{path}' names no class", hint="give module classes by their "
+                              "import path, e.g. trainer.fsdp_wrap=[framework.modules.TransformerLayer], or [] to "
+                              "shard the model as one unit")
+        classes.add(cls)
+    return classes
+
+
+def fsdp_wrap_policy(paths):
+    """FSDP's policy that makes every module of the named classes its own unit (gathered only while it runs, so a
+    rank holds one layer's full weights at a time), or None for [] (the whole model is one unit)."""
+    from torch.distributed.fsdp.wrap import ModuleWrapPolicy
+
+    classes = fsdp_wrap_classes(paths)
+    return ModuleWrapPolicy(classes) if classes else None
+
+
 def _strategy(t):
     strategy = str(t.strategy)
+    if strategy in ("fsdp", "fsdp_cpu_offload"):
+        from pytorch_lightning.strategies import FSDPStrategy
+
+        return FSDPStrategy(auto_wrap_policy=fsdp_wrap_policy(t.get("fsdp_wrap")),
+                            sharding_strategy=str(t.get("fsdp_sharding") or "FULL_SHARD"),
+                            cpu_offload=strategy == "fsdp_cpu_offload")
     if strategy == "ddp":
         from pytorch_lightning.strategies import DDPStrategy
 
@@ -52,6 +86,12 @@ def _strategy(t):
         return DDPStrategy(find_unused_parameters=bool(t.find_unused_parameters),
                            process_group_backend="gloo" if str(t.accelerator) == "cpu" else None)
     return strategy
+
+
+def _lightning_message(err: Exception) -> str:
+    """Lightning's message on one line, every line of it: its first often says what was asked ("You requested gpu:
+    [0, ..., 7]") and the next what is there ("But your machine only has: [0, 1, 2, 3]")."""
+    return " ".join(line.strip() for line in str(err).splitlines() if line.strip())
 
 
 def max_epochs(t) -> int:
@@ -120,7 +160,7 @@ def make_trainer(cfg, run_dir: Path, monitor: str, mode: str, save, startup=None
     try:
         return pl.Trainer(**kwargs), nlpf_ckpt
     except (MisconfigurationException, ValueError, TypeError, RuntimeError, ImportError) as err:
-        raise ConfigError(f"Lightning cannot set up this trainer: {str(err).splitlines()[0]}",
+        raise ConfigError(f"Lightning cannot set up this trainer: {_lightning_message(err)}",
                           hint=f"check trainer.accelerator={t.accelerator}, trainer.devices={t.devices}, "
                           f"trainer.strategy={t.strategy}, trainer.precision={t.precision} "
                           "(`nlpf config` prints the composed trainer)") from None

@@ -42,7 +42,8 @@ class Bert(nn.Module):
         x = self.embeddings(input_ids, token_type_ids)
         bias = padding_mask(attention_mask)
         states = [x] if output_hidden_states else None
-        partial = output_mask is not None and states is None
+        # the partial pass reads the last layer's weights itself: not from a wrapper (FSDP shards them) or a subclass
+        partial = output_mask is not None and states is None and type(self.layers[-1]) is TransformerLayer
         for layer in self.layers[:-1] if partial else self.layers:
             x, _ = layer(x, bias=bias)
             if states is not None:
