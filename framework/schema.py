@@ -70,7 +70,7 @@ class TrainerConfig:
     activation_checkpointing: bool = False  # recompute each transformer layer in the backward: less memory
     find_unused_parameters: bool = False  # DDP: allow parameters that get no gradient in some step (slower)
     # FSDP: the module classes each sharded as their own unit (import paths); [] shards the model as one unit
-    fsdp_wrap: list = field(default_factory=lambda: ["framework.modules.TransformerLayer"])
+    fsdp_wrap: list = field(default_factory=lambda: ["TransformerLayer"])  # class names of the model's modules
     fsdp_sharding: str = "FULL_SHARD"  # FSDP: what is sharded (FSDP_SHARDING, torch's ShardingStrategy names)
 
     def __post_init__(self):

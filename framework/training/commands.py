@@ -144,11 +144,12 @@ def _set_up_run(cfg, args=()):
         _say(f"resuming {run_dir} from {ckpt}")
         previous = run_dir / "resolved.yaml"
         if previous.is_file():  # an exact continuation needs the settings of the interrupted run
-            diffs = rundir.changed_settings(OmegaConf.to_container(OmegaConf.load(previous), resolve=True),
-                                            OmegaConf.to_container(cfg, resolve=True))
+            old = OmegaConf.to_container(OmegaConf.load(previous), resolve=True) or {}
+            diffs = rundir.changed_settings(old, OmegaConf.to_container(cfg, resolve=True))
             # what the saved weights and optimizer state were built for cannot change (checked before resolved.yaml
             # is rewritten: a refused resume leaves the interrupted run as it was)
-            shape = [d for d in diffs if d.split(":")[0].split(".")[0] in rundir.FIXED_ON_RESUME]
+            fixed = [g for g in rundir.FIXED_ON_RESUME if old.get(g) is not None]
+            shape = [d for d in diffs if d.split(":")[0].split(".")[0] in fixed]
             if shape:
                 raise ConfigError(f"resuming {run_dir} with another model than it trained: " + "; ".join(shape[:5])
                                   + (" ..." if len(shape) > 5 else ""),
@@ -278,6 +279,10 @@ def _run(cfg, run_dir: Path, resume_ckpt: Path | None, startup: StartupStop) -> 
         run = build_run(cfg)
         if run.cfg.trainer.activation_checkpointing:
             _checkpoint_activations(run.model)
+        if str(run.cfg.trainer.strategy).startswith("fsdp"):
+            from framework.training.trainer import check_fsdp_wrap
+
+            check_fsdp_wrap(run.model, run.cfg.trainer.get("fsdp_wrap"))
         if run.cfg.lora.r:
             _apply_lora(run)
         module = TrainModule(run.cfg, run.model, run.objective, run.labels)

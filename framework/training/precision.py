@@ -81,9 +81,6 @@ def check_accelerator(trainer) -> None:
                               f"here trainer.accelerator={accelerator}" + ("" if torch.cuda.is_available() else
                                                                            " and torch sees no CUDA GPU"),
                               hint="use trainer=fsdp on a GPU machine, or trainer=ddp trainer.accelerator=cpu on the CPU")
-        from framework.training.trainer import fsdp_wrap_classes
-
-        fsdp_wrap_classes(trainer.get("fsdp_wrap"))
 
 
 def check(trainer) -> None:

@@ -5,7 +5,7 @@ import logging
 import warnings
 from pathlib import Path
 
-from framework.errors import ConfigError
+from framework.errors import ConfigError, did_you_mean
 from framework.training import precision
 
 
@@ -42,32 +42,23 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
 
 
-def fsdp_wrap_classes(paths) -> set[type]:
-    """The module classes named by dotted import paths (trainer.fsdp_wrap), e.g. framework.modules.TransformerLayer."""
-    import importlib
-
-    classes = set()
-    for path in paths or []:
-        module_name, _, name = str(path).rpartition(".")
-        try:
-            cls = getattr(importlib.import_module(module_name), name, None) if module_name else None
-        except ImportError:
-            cls = None
-        if not isinstance(cls, type):
-            raise ConfigError(f"trainer.fsdp_wrap: '{path}' names no class", hint="give module classes by their "
-                              "import path, e.g. trainer.fsdp_wrap=[framework.modules.TransformerLayer], or [] to "
-                              "shard the model as one unit")
-        classes.add(cls)
-    return classes
+def check_fsdp_wrap(model, names) -> None:
+    """Each class name in trainer.fsdp_wrap is the class of some module of the model. Names, not import paths: a
+    config never makes nlpf import code (docs/reliability.md)."""
+    present = sorted({type(m).__name__ for m in model.modules()})
+    for name in names or []:
+        if str(name) not in present:
+            raise ConfigError(f"trainer.fsdp_wrap: no module of this model is a '{name}'." + did_you_mean(str(name), present),
+                              hint=f"module classes of the model: {', '.join(present)}; [] shards it as one unit")
 
 
-def fsdp_wrap_policy(paths):
-    """FSDP's policy that makes every module of the named classes its own unit (gathered only while it runs, so a
-    rank holds one layer's full weights at a time), or None for [] (the whole model is one unit)."""
-    from torch.distributed.fsdp.wrap import ModuleWrapPolicy
+def fsdp_wrap_policy(names):
+    """FSDP's policy that makes every module whose class is named in trainer.fsdp_wrap its own unit (gathered only
+    while it runs, so a rank holds one layer's full weights at a time), or None for [] (the model is one unit)."""
+    from torch.distributed.fsdp.wrap import CustomPolicy
 
-    classes = fsdp_wrap_classes(paths)
-    return ModuleWrapPolicy(classes) if classes else None
+    wanted = {str(n) for n in names or []}
+    return CustomPolicy(lambda module: type(module).__name__ in wanted) if wanted else None
 
 
 def _strategy(t):

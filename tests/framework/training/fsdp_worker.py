@@ -80,7 +80,7 @@ def main(out: Path):
 
     outer = Outer(model)
     root = FSDP(outer, device_id=torch.device("cpu"), use_orig_params=True, auto_wrap_policy=fsdp_wrap_policy(
-        ["framework.modules.TransformerLayer"]))
+        ["TransformerLayer"]))
     wrapped = sum(isinstance(m, FSDP) for m in root.modules())
     groups = parameter_groups(outer.model, 0.01, decayed)
     by_id = {id(p): n for n, p in outer.model.named_parameters()}

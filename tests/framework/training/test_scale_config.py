@@ -14,13 +14,15 @@ TINY = ["model=gpt_tiny", "data=tiny_corpus", "trainer.max_steps=3", "experiment
 
 
 def fsdp(**kwargs):
-    return OmegaConf.create({"strategy": "fsdp", "accelerator": "gpu", "fsdp_wrap": ["framework.modules.TransformerLayer"],
+    return OmegaConf.create({"strategy": "fsdp", "accelerator": "gpu", "fsdp_wrap": ["TransformerLayer"],
                              "fsdp_sharding": "FULL_SHARD", **kwargs})
 
 
 def test_fsdp_shards_each_transformer_layer_as_its_own_unit():
     strategy = _strategy(fsdp())
-    assert strategy.kwargs["auto_wrap_policy"]._module_classes == {TransformerLayer}
+    policy = strategy.kwargs["auto_wrap_policy"]
+    layer = TransformerLayer(16, 2, 32, dropout=0.0)
+    assert policy._lambda_fn(layer) and not policy._lambda_fn(torch.nn.Linear(2, 2))  # by class name
     assert strategy.kwargs["use_orig_params"] is True
     assert str(strategy.sharding_strategy) == "ShardingStrategy.FULL_SHARD"
 
@@ -36,9 +38,12 @@ def test_an_unknown_wrap_class_or_sharding_is_a_config_error(monkeypatch):
 
     with pytest.raises(ConfigError, match="fsdp_sharding"):
         load(["trainer=fsdp", "trainer.fsdp_sharding=ALL"])
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    with pytest.raises(ConfigError, match="'framework.modules.NoSuchLayer' names no class"):
-        precision.check_accelerator(fsdp(fsdp_wrap=["framework.modules.NoSuchLayer"]))
+    from framework.training.trainer import check_fsdp_wrap
+
+    model = torch.nn.Sequential(TransformerLayer(16, 2, 32, dropout=0.0))
+    check_fsdp_wrap(model, ["TransformerLayer"])
+    with pytest.raises(ConfigError, match="no module of this model is a 'TransformerLayr'. Did you mean 'TransformerLayer'"):
+        check_fsdp_wrap(model, ["TransformerLayr"])
 
 
 def _clear_cluster(monkeypatch):
