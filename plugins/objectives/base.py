@@ -159,3 +159,13 @@ def shift_right(labels: torch.Tensor, start_id: int, pad_id: int) -> torch.Tenso
     shifted[:, 1:] = labels[:, :-1]
     shifted[:, 0] = start_id
     return shifted.masked_fill(shifted == IGNORE_INDEX, pad_id)
+
+
+
+def check_one_per_label(weights, labels: list[str], key: str) -> None:
+    """`objective.KEY` (class_weights, pos_weight) holds one weight per label, in the labels' order."""
+    if weights is not None and len(weights) != len(labels):
+        raise ConfigError(
+            f"objective.{key} has {len(weights)} weights, but there are {len(labels)} labels ({', '.join(map(str, labels))})",
+            hint=f"give one weight per label, in this order: objective.{key}=[{','.join('1' for _ in labels)}], "
+            f"or objective.{key}=null for all 1")

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from framework.errors import ConfigError
 from framework.model import takes_output_mask
-from plugins.objectives.base import Objective, cross_entropy, is_compiled
+from plugins.objectives.base import Objective, check_one_per_label, cross_entropy, is_compiled
 
 
 class SequenceClassification(Objective):
@@ -32,12 +31,7 @@ class SequenceClassification(Objective):
         return ModelOutput(head(out.last_hidden_state[:, None]), out.last_hidden_state, out.hidden_states)
 
     def check_labels(self, labels: list[str]) -> None:
-        if self.class_weights is not None and len(self.class_weights) != len(labels):
-            raise ConfigError(
-                f"objective.class_weights has {len(self.class_weights)} weights, but there are {len(labels)} labels "
-                f"({', '.join(map(str, labels))})",
-                hint=f"give one weight per label, in this order: objective.class_weights=[{','.join('1' for _ in labels)}], "
-                "or objective.class_weights=null for all 1")
+        check_one_per_label(self.class_weights, labels, "class_weights")
 
     def loss(self, output, batch):
         weight = self.class_weights.to(output.logits.device) if self.class_weights is not None else None

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from framework.errors import ConfigError
+from plugins.objectives.base import check_one_per_label
 from plugins.objectives.classification import SequenceClassification
 
 
@@ -20,13 +21,7 @@ class MultiLabelClassification(SequenceClassification):
         self.pos_weight = torch.tensor(pos_weight, dtype=torch.float) if pos_weight is not None else None
 
     def check_labels(self, labels) -> None:
-        """pos_weight holds one weight per label: called once the labels are known (from the data or the config)."""
-        if self.pos_weight is not None and len(self.pos_weight) != len(labels):
-            raise ConfigError(
-                f"objective.pos_weight has {len(self.pos_weight)} weights, but there are {len(labels)} labels "
-                f"({', '.join(map(str, labels))})",
-                hint=f"give one weight per label, in this order: objective.pos_weight=[{','.join('1' for _ in labels)}], "
-                "or objective.pos_weight=null for all 1")
+        check_one_per_label(self.pos_weight, labels, "pos_weight")
 
     def loss(self, output, batch):
         logits, target = output.logits.float(), batch["labels"].float()
