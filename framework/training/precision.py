@@ -25,14 +25,17 @@ def _on_cpu(trainer) -> bool:
     return accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
 
 
+LEGACY = {"16": "16-mixed", "bf16": "bf16-mixed"}  # Lightning warns about these two
+
+
 def resolve(trainer) -> tuple[str, str]:
     """(precision, why) for `trainer`: its own setting, or for `auto` the fastest one that trains reliably.
 
     On the CPU, bf16-mixed only with AMX: without it bfloat16 matrix multiplies run at about half the float32
     rate (measured on the development machine, docs/results.md). On a CUDA GPU, bf16-mixed where the GPU supports
     bfloat16 (Ampere and newer), else 16-mixed. On a TPU, bf16-true; elsewhere float32."""
-    if str(trainer.precision) != AUTO:
-        return str(trainer.precision), "set in the config"
+    if str(trainer.precision) != AUTO:  # Lightning's legacy short names, as the current ones it asks for
+        return LEGACY.get(str(trainer.precision), str(trainer.precision)), "set in the config"
     accelerator = str(trainer.accelerator)
     if _on_cpu(trainer):
         if "amx_bf16" in (cpu_flags() or ()):

@@ -40,6 +40,8 @@ def quiet_lightning() -> None:
         if not any(isinstance(f, _DropTips) for f in logger.filters):
             logger.addFilter(_DropTips())
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
+    # data.validation_ratio=0 / test_ratio=0 ask for no such split: nothing to warn about
+    warnings.filterwarnings("ignore", message=r"Total length of `.*` across ranks is zero")
 
 
 def check_fsdp_wrap(model, names) -> None:
