@@ -10,7 +10,7 @@ import framework
 from framework.checkpoint import save_checkpoint
 from framework.cli import main
 from framework.errors import NlpfError
-from tests.framework.inference.conftest import GPT, T5, make
+from tests.framework.inference.conftest import make
 
 BERT = ["model=bert_tiny", "tokenizer=byte"]
 
@@ -28,15 +28,6 @@ def models():
         "qa": make(BERT + ["head=qa", "objective=qa"]),
     }
 
-
-@pytest.fixture(scope="module")
-def gpt_lm():
-    return make(GPT)
-
-
-@pytest.fixture(scope="module")
-def t5_mt():
-    return make(T5)
 
 
 @pytest.fixture(scope="module")
@@ -129,15 +120,15 @@ def test_predict_stream_refuses_a_single_text_or_record(models):
 # ---------------------------------------------------------------- batch sizes and options
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, "8", True, None])
-def test_a_bad_batch_size_is_named(models, gpt_lm, bad):
+def test_a_bad_batch_size_is_named(models, gpt, bad):
     clf = models["classification"]
     calls = {
         "predict": lambda: clf.predict(["a", "b"], batch_size=bad),
         "predict_stream": lambda: clf.predict_stream(["a"], batch_size=bad),
         "embed": lambda: clf.embed(["a", "b"], batch_size=bad),
-        "generate": lambda: gpt_lm.generate(["a", "b"], batch_size=bad, max_new_tokens=2),
-        "score": lambda: gpt_lm.score(["a", "b"], batch_size=bad),
-        "rescore": lambda: gpt_lm.rescore([{"id": 1, "hypotheses": [{"text": "a", "score": 0.0}]}], batch_size=bad),
+        "generate": lambda: gpt.generate(["a", "b"], batch_size=bad, max_new_tokens=2),
+        "score": lambda: gpt.score(["a", "b"], batch_size=bad),
+        "rescore": lambda: gpt.rescore([{"id": 1, "hypotheses": [{"text": "a", "score": 0.0}]}], batch_size=bad),
     }
     for method, call in calls.items():
         said = "predict" if method == "predict_stream" else method
@@ -204,34 +195,34 @@ def test_predict_names_the_example_that_is_not_a_text(models):
     (None, "generate: prompts is None"),
     ({"text": "a"}, "generate: prompts is .*dict"),  # not generated from its keys
 ])
-def test_generate_refuses_prompts_that_are_not_texts(gpt_lm, prompts, says):
+def test_generate_refuses_prompts_that_are_not_texts(gpt, prompts, says):
     with pytest.raises(NlpfError, match=says) as err:
-        gpt_lm.generate(prompts, max_new_tokens=2)
+        gpt.generate(prompts, max_new_tokens=2)
     if isinstance(prompts, int) or prompts == [1, 2]:
         assert "generate_tokens" in err.value.hint  # token ids are for generate_tokens
 
 
-def test_generate_checks_details_and_on_text(gpt_lm):
+def test_generate_checks_details_and_on_text(gpt):
     with pytest.raises(NlpfError, match="generate: on_text is 'x' .*, not a function"):
-        gpt_lm.generate("a", on_text="x", max_new_tokens=2)
+        gpt.generate("a", on_text="x", max_new_tokens=2)
     with pytest.raises(NlpfError, match="invalid value 'yes' .* for 'details'"):
-        gpt_lm.generate("a", details="yes", max_new_tokens=2)
+        gpt.generate("a", details="yes", max_new_tokens=2)
 
 
-def test_score_and_rescore_refuse_bad_arguments(gpt_lm, t5_mt):
+def test_score_and_rescore_refuse_bad_arguments(gpt, t5):
     with pytest.raises(NlpfError, match=r"score: texts\[0\] is None, not a string"):
-        gpt_lm.score([None])
+        gpt.score([None])
     with pytest.raises(NlpfError, match=r"score: texts is 5 \(int\)"):
-        gpt_lm.score(5)
+        gpt.score(5)
     with pytest.raises(NlpfError, match="invalid value 'yes' .* for 'tokens'"):
-        gpt_lm.score("a", tokens="yes")
+        gpt.score("a", tokens="yes")
     with pytest.raises(NlpfError, match=r"score: sources\[0\] is None, not a string"):
-        t5_mt.score(["a"], sources=[None])
+        t5.score(["a"], sources=[None])
     nbest = [{"id": 1, "hypotheses": [{"text": "a", "score": 0.0}]}]
     with pytest.raises(NlpfError, match="rescore: invalid value 'high' .* for 'lm_weight': expected a finite number"):
-        gpt_lm.rescore(nbest, lm_weight="high")
+        gpt.rescore(nbest, lm_weight="high")
     with pytest.raises(NlpfError, match="rescore: nbest is .*dict.*, not a list of n-best items"):
-        gpt_lm.rescore(nbest[0])
+        gpt.rescore(nbest[0])
 
 
 def test_embed_refuses_inputs_that_are_not_texts(models):
